@@ -14,9 +14,14 @@ let package = Package(
         .executable(name: "shoald", targets: ["shoald"]),
         .library(name: "Netlink", targets: ["Netlink"]),
         .library(name: "ShoalModel", targets: ["ShoalModel"]),
+        .library(name: "ShoalCore", targets: ["ShoalCore"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         // C: libnl-route-3 for rtnetlink, libmnl for IPVS generic netlink.
@@ -36,15 +41,35 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(name: "ShoalModel", swiftSettings: strict),
+        .target(
+            name: "ShoalCore",
+            dependencies: [
+                "ShoalModel",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "shoald",
             dependencies: [
-                "Netlink", "ShoalModel",
+                "Netlink", "ShoalModel", "ShoalCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
         ),
         .testTarget(name: "NetlinkTests", dependencies: ["Netlink"], swiftSettings: strict),
         .testTarget(name: "ShoalModelTests", dependencies: ["ShoalModel"], swiftSettings: strict),
+        .testTarget(
+            name: "ShoalCoreTests",
+            dependencies: [
+                "ShoalCore", "ShoalModel",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
     ]
 )

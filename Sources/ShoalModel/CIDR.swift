@@ -9,6 +9,12 @@ public struct CIDR: Hashable, Sendable, CustomStringConvertible {
         self.prefixLength = prefixLength
     }
 
+    /// A prefix whose length is clamped into 0...32 (for constants that cannot be wrong).
+    public init(network address: IPv4Address, clampedPrefix: Int) {
+        self.address = address
+        self.prefixLength = min(max(clampedPrefix, 0), 32)
+    }
+
     /// Parses "a.b.c.d/n"; nil for anything else.
     public init?(_ text: some StringProtocol) {
         let parts = text.split(separator: "/", omittingEmptySubsequences: false)

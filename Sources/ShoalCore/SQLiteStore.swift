@@ -1,0 +1,164 @@
+import Foundation
+import GRDB
+import ShoalModel
+
+/// The embedded store: SQLite through GRDB. The whole state is also held in memory; every write is
+/// one SQLite transaction that stores the changed objects, their change-log rows and the revision.
+public actor SQLiteStore: ClusterStore {
+    private let database: DatabaseQueue
+    private var state: ClusterState
+    private var revision: UInt64
+    /// The log holds every change after this revision.
+    private var compactedThrough: UInt64
+    private var subscribers: [Int: AsyncStream<UInt64>.Continuation] = [:]
+    private var nextSubscriber = 0
+    /// Change-log entries kept after each write.
+    private let retainedRevisions: UInt64
+
+    /// Opens (or creates) `directory/shoal.sqlite`; nil `directory` keeps everything in memory.
+    public init(directory: String?, retainedRevisions: UInt64 = 10_000) throws {
+        do {
+            if let directory {
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+                var configuration = Configuration()
+                configuration.journalMode = .wal
+                database = try DatabaseQueue(path: directory + "/shoal.sqlite", configuration: configuration)
+            } else {
+                database = try DatabaseQueue()
+            }
+            try database.write { db in
+                try db.execute(
+                    sql: """
+                        CREATE TABLE IF NOT EXISTS objects (
+                            kind TEXT NOT NULL, id TEXT NOT NULL, body BLOB NOT NULL, PRIMARY KEY (kind, id));
+                        CREATE TABLE IF NOT EXISTS changes (
+                            revision INTEGER NOT NULL, kind TEXT NOT NULL, id TEXT NOT NULL, before BLOB, after BLOB);
+                        CREATE INDEX IF NOT EXISTS changes_by_revision ON changes (revision);
+                        CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+                        """)
+            }
+            let loaded = try database.read { db -> (ClusterState, UInt64, UInt64) in
+                var state = ClusterState()
+                for row in try Row.fetchAll(db, sql: "SELECT kind, id, body FROM objects") {
+                    let kindName: String = row["kind"]
+                    guard let kind = ObjectKind(rawValue: kindName) else {
+                        throw StoreError.storage("unknown object kind \(kindName) in the database")
+                    }
+                    let body: Data = row["body"]
+                    try state.set(kind, id: row["id"], json: Array(body))
+                }
+                let revision = try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'revision'") ?? 0
+                let compacted = try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'compacted'") ?? 0
+                return (state, UInt64(revision), UInt64(compacted))
+            }
+            (state, revision, compactedThrough) = loaded
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            throw StoreError.storage("\(error)")
+        }
+        self.retainedRevisions = retainedRevisions
+    }
+
+    public func current() -> (revision: UInt64, state: ClusterState) { (revision, state) }
+
+    public func write<T: Sendable>(_ body: @Sendable (inout ClusterState) throws -> T) throws -> (T, UInt64) {
+        var next = state
+        let result = try body(&next)
+        let newRevision = revision + 1
+        let changes = try next.stampChanges(since: state, revision: newRevision)
+        guard !changes.isEmpty else { return (result, revision) }
+        let dropThrough = newRevision > retainedRevisions ? newRevision - retainedRevisions : 0
+        do {
+            try database.write { db in
+                for change in changes {
+                    if let after = change.after {
+                        try db.execute(
+                            sql: "INSERT OR REPLACE INTO objects (kind, id, body) VALUES (?, ?, ?)",
+                            arguments: [change.kind.rawValue, change.id, Data(after)])
+                    } else {
+                        try db.execute(
+                            sql: "DELETE FROM objects WHERE kind = ? AND id = ?",
+                            arguments: [change.kind.rawValue, change.id])
+                    }
+                    try db.execute(
+                        sql: "INSERT INTO changes (revision, kind, id, before, after) VALUES (?, ?, ?, ?, ?)",
+                        arguments: [
+                            Int64(newRevision), change.kind.rawValue, change.id, change.before.map { Data($0) },
+                            change.after.map { Data($0) },
+                        ])
+                }
+                try db.execute(
+                    sql: "INSERT OR REPLACE INTO meta (key, value) VALUES ('revision', ?)",
+                    arguments: [Int64(newRevision)])
+                if dropThrough > compactedThrough {
+                    try Self.drop(through: dropThrough, in: db)
+                }
+            }
+        } catch {
+            throw StoreError.storage("\(error)")
+        }
+        state = next
+        revision = newRevision
+        compactedThrough = max(compactedThrough, dropThrough)
+        for continuation in subscribers.values { continuation.yield(newRevision) }
+        return (result, newRevision)
+    }
+
+    public func changes(after since: UInt64) throws -> [ObjectChange]? {
+        guard since >= compactedThrough else { return nil }
+        do {
+            return try database.read { db in
+                try Row.fetchAll(
+                    db, sql: "SELECT revision, kind, id, before, after FROM changes WHERE revision > ? ORDER BY rowid",
+                    arguments: [Int64(since)]
+                ).map { row in
+                    let kindName: String = row["kind"]
+                    guard let kind = ObjectKind(rawValue: kindName) else {
+                        throw StoreError.storage("unknown object kind \(kindName) in the change log")
+                    }
+                    let revision: Int64 = row["revision"]
+                    let before: Data? = row["before"]
+                    let after: Data? = row["after"]
+                    return ObjectChange(
+                        revision: UInt64(revision), kind: kind, id: row["id"], before: before.map { Array($0) },
+                        after: after.map { Array($0) })
+                }
+            }
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            throw StoreError.storage("\(error)")
+        }
+    }
+
+    public func subscribe() -> AsyncStream<UInt64> {
+        let (stream, continuation) = AsyncStream<UInt64>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        let id = nextSubscriber
+        nextSubscriber += 1
+        subscribers[id] = continuation
+        continuation.onTermination = { [weak self] _ in
+            Task { await self?.unsubscribe(id) }
+        }
+        return stream
+    }
+
+    private func unsubscribe(_ id: Int) { subscribers[id] = nil }
+
+    public func compact(keepingLast keep: UInt64) throws {
+        let through = revision > keep ? revision - keep : 0
+        guard through > compactedThrough else { return }
+        do {
+            try database.write { db in try Self.drop(through: through, in: db) }
+        } catch {
+            throw StoreError.storage("\(error)")
+        }
+        compactedThrough = through
+    }
+
+    private static func drop(through revision: UInt64, in db: Database) throws {
+        try db.execute(sql: "DELETE FROM changes WHERE revision <= ?", arguments: [Int64(revision)])
+        try db.execute(
+            sql: "INSERT OR REPLACE INTO meta (key, value) VALUES ('compacted', ?)", arguments: [Int64(revision)])
+    }
+}

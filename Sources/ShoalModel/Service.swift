@@ -1,0 +1,184 @@
+public enum ServiceModeKind: String, Codable, Sendable, CaseIterable {
+    case replicated, global
+}
+
+public enum EndpointMode: String, Codable, Sendable, CaseIterable {
+    /// One virtual IP per network, load-balanced over the tasks.
+    case vip
+    /// DNS round robin: the service name resolves to the task addresses.
+    case dnsrr
+}
+
+public enum PortProtocol: String, Codable, Sendable, CaseIterable {
+    case tcp, udp
+}
+
+public enum PublishMode: String, Codable, Sendable, CaseIterable {
+    /// Every node listens and forwards through the routing mesh.
+    case ingress
+    /// Only the node running the task listens.
+    case host
+}
+
+public struct PortConfig: Codable, Equatable, Hashable, Sendable {
+    public var `protocol`: PortProtocol
+    public var target: UInt16
+    /// The port on the nodes; chosen from 30000-32767 when an ingress port leaves it out.
+    public var published: UInt16?
+    public var publishMode: PublishMode
+
+    public init(
+        protocol: PortProtocol = .tcp, target: UInt16, published: UInt16? = nil,
+        publishMode: PublishMode = .ingress
+    ) {
+        self.protocol = `protocol`
+        self.target = target
+        self.published = published
+        self.publishMode = publishMode
+    }
+}
+
+public struct HealthCheck: Codable, Equatable, Sendable {
+    public var command: [String]
+    public var intervalSeconds: Double?
+    public var timeoutSeconds: Double?
+    public var retries: Int?
+
+    public init(command: [String], intervalSeconds: Double? = nil, timeoutSeconds: Double? = nil, retries: Int? = nil) {
+        self.command = command
+        self.intervalSeconds = intervalSeconds
+        self.timeoutSeconds = timeoutSeconds
+        self.retries = retries
+    }
+}
+
+public enum UpdateOrder: String, Codable, Sendable, CaseIterable {
+    case stopFirst = "stop-first"
+    case startFirst = "start-first"
+}
+
+public struct UpdatePolicy: Codable, Equatable, Sendable {
+    /// Tasks replaced at once; 0 means all at once.
+    public var parallelism: Int
+    /// Pause between batches.
+    public var delaySeconds: Double
+    public var order: UpdateOrder
+
+    public init(parallelism: Int = 1, delaySeconds: Double = 0, order: UpdateOrder = .stopFirst) {
+        self.parallelism = parallelism
+        self.delaySeconds = delaySeconds
+        self.order = order
+    }
+}
+
+/// A network a service joins, by name or id, with extra DNS names on it.
+public struct NetworkAttachment: Codable, Equatable, Sendable {
+    public var target: String
+    public var aliases: [String]?
+
+    public init(target: String, aliases: [String]? = nil) {
+        self.target = target
+        self.aliases = aliases
+    }
+}
+
+/// What a user asks for when creating or updating a service.
+public struct ServiceSpec: Codable, Equatable, Sendable {
+    public var name: String
+    public var mode: ServiceModeKind?
+    /// Replicated services only; defaults to 1.
+    public var replicas: Int?
+    /// The task driver runs this command in the task's namespace.
+    public var command: [String]
+    public var env: [String]?
+    public var networks: [NetworkAttachment]?
+    public var endpointMode: EndpointMode?
+    public var ports: [PortConfig]?
+    public var healthCheck: HealthCheck?
+    public var updatePolicy: UpdatePolicy?
+
+    public init(
+        name: String, mode: ServiceModeKind? = nil, replicas: Int? = nil, command: [String], env: [String]? = nil,
+        networks: [NetworkAttachment]? = nil, endpointMode: EndpointMode? = nil, ports: [PortConfig]? = nil,
+        healthCheck: HealthCheck? = nil, updatePolicy: UpdatePolicy? = nil
+    ) {
+        self.name = name
+        self.mode = mode
+        self.replicas = replicas
+        self.command = command
+        self.env = env
+        self.networks = networks
+        self.endpointMode = endpointMode
+        self.ports = ports
+        self.healthCheck = healthCheck
+        self.updatePolicy = updatePolicy
+    }
+
+    public var effectiveMode: ServiceModeKind { mode ?? .replicated }
+    public var effectiveReplicas: Int { effectiveMode == .global ? 0 : (replicas ?? 1) }
+    public var effectiveEndpointMode: EndpointMode { endpointMode ?? .vip }
+    public var effectiveUpdatePolicy: UpdatePolicy { updatePolicy ?? UpdatePolicy() }
+    public var ingressPorts: [PortConfig] { (ports ?? []).filter { $0.publishMode == .ingress } }
+}
+
+/// A service VIP on one network.
+public struct VirtualIP: Codable, Equatable, Sendable {
+    public var networkID: String
+    public var address: IPv4Address
+
+    public init(networkID: String, address: IPv4Address) {
+        self.networkID = networkID
+        self.address = address
+    }
+}
+
+/// Progress of a rolling update.
+public struct UpdateStatus: Codable, Equatable, Sendable {
+    public enum State: String, Codable, Sendable {
+        case updating, completed
+    }
+
+    public var state: State
+    /// Seconds since 1970 when the last batch finished; the next starts `delay` later.
+    public var lastBatchDoneAt: Double?
+    /// A batch was started and its tasks are not all running yet.
+    public var batchInFlight: Bool
+    public var message: String
+
+    public init(state: State, lastBatchDoneAt: Double? = nil, batchInFlight: Bool = false, message: String) {
+        self.state = state
+        self.lastBatchDoneAt = lastBatchDoneAt
+        self.batchInFlight = batchInFlight
+        self.message = message
+    }
+}
+
+public struct Service: Codable, Equatable, Sendable, Identifiable {
+    public var id: String
+    public var version: UInt64
+    public var status: String
+    public var spec: ServiceSpec
+    /// Bumped on every spec change; tasks made from an older generation are replaced by the updater.
+    public var generation: Int
+    /// Network ids the service joins (resolved from the spec; the ingress network is added for ingress ports).
+    public var networkIDs: [String]
+    /// Ports with every published port resolved.
+    public var ports: [PortConfig]
+    public var virtualIPs: [VirtualIP]
+    public var update: UpdateStatus?
+
+    public init(
+        id: String, version: UInt64 = 0, status: String = "", spec: ServiceSpec, generation: Int = 1,
+        networkIDs: [String] = [], ports: [PortConfig] = [], virtualIPs: [VirtualIP] = [], update: UpdateStatus? = nil
+    ) {
+        self.id = id
+        self.version = version
+        self.status = status
+        self.spec = spec
+        self.generation = generation
+        self.networkIDs = networkIDs
+        self.ports = ports
+        self.virtualIPs = virtualIPs
+        self.update = update
+    }
+}
