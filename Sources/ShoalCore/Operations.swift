@@ -69,6 +69,28 @@ public enum Operations {
         return network
     }
 
+    /// Only `attachable` may change: everything else is baked into every node's kernel state.
+    public static func updateNetwork(
+        _ nameOrID: String, version: UInt64?, spec: NetworkSpec, state: inout ClusterState
+    ) throws(StoreError) -> Network {
+        guard var network = state.network(named: nameOrID) else { throw .notFound("no network \(nameOrID)") }
+        try checkVersion(version, current: network.version, what: "network \(network.name)")
+        let fixed: [(String, Bool)] = [
+            ("name", spec.name != network.name),
+            ("subnet", spec.subnet.map { $0 != network.subnet } ?? false),
+            ("gateway", spec.gateway.map { $0 != network.gateway } ?? false),
+            ("ipRange", spec.ipRange != nil && spec.ipRange != network.ipRange),
+            ("mtu", spec.mtu.map { $0 != network.mtu } ?? false),
+            ("internal", spec.internal.map { $0 != network.internal } ?? false),
+        ]
+        if let (field, _) = fixed.first(where: { $0.1 }) {
+            throw .invalid(field: field, reason: "cannot change on an existing network")
+        }
+        if let attachable = spec.attachable { network.attachable = attachable }
+        state.networks[network.id] = network
+        return network
+    }
+
     public static func removeNetwork(_ nameOrID: String, state: inout ClusterState) throws(StoreError) {
         guard let network = state.network(named: nameOrID) else { throw .notFound("no network \(nameOrID)") }
         if network.ingress { throw .conflict("the ingress network cannot be removed") }

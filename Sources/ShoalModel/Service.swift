@@ -36,6 +36,19 @@ public struct PortConfig: Codable, Equatable, Hashable, Sendable {
         self.published = published
         self.publishMode = publishMode
     }
+
+    private enum CodingKeys: String, CodingKey {
+        case `protocol`, target, published, publishMode
+    }
+
+    /// `protocol` defaults to tcp and `publishMode` to ingress, as in Docker.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.protocol = try container.decodeIfPresent(PortProtocol.self, forKey: .protocol) ?? .tcp
+        target = try container.decode(UInt16.self, forKey: .target)
+        published = try container.decodeIfPresent(UInt16.self, forKey: .published)
+        publishMode = try container.decodeIfPresent(PublishMode.self, forKey: .publishMode) ?? .ingress
+    }
 }
 
 public struct HealthCheck: Codable, Equatable, Sendable {
@@ -68,6 +81,18 @@ public struct UpdatePolicy: Codable, Equatable, Sendable {
         self.parallelism = parallelism
         self.delaySeconds = delaySeconds
         self.order = order
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case parallelism, delaySeconds, order
+    }
+
+    /// Missing fields take Swarm's defaults: one task at a time, no delay, stop-first.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        parallelism = try container.decodeIfPresent(Int.self, forKey: .parallelism) ?? 1
+        delaySeconds = try container.decodeIfPresent(Double.self, forKey: .delaySeconds) ?? 0
+        order = try container.decodeIfPresent(UpdateOrder.self, forKey: .order) ?? .stopFirst
     }
 }
 

@@ -1,11 +1,11 @@
 import ArgumentParser
 
 @main
-struct Shoald: ParsableCommand {
+struct Shoald: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "shoald",
         abstract: "Shoal node daemon: the manager and the per-node networking agent.",
-        subcommands: [Version.self]
+        subcommands: [Version.self, ManagerCommand.self]
     )
 }
 

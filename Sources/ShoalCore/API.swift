@@ -1,0 +1,405 @@
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import ShoalModel
+
+/// One route of the manager's HTTP API. `path` is in OpenAPI form (`/v1/nodes/{id}`), which is
+/// also the form Hummingbird's router takes; docs/openapi.yaml must list every route.
+public struct APIRoute: Sendable {
+    public typealias Handler = @Sendable (Request, BasicRequestContext, Manager) async throws -> Response
+
+    public let method: HTTPRequest.Method
+    public let path: String
+    let handler: Handler
+}
+
+/// The manager's HTTP+JSON API.
+public enum ManagerAPI {
+    /// The one route table: the router is built from it and the OpenAPI test checks it.
+    public static let routes: [APIRoute] = [
+        APIRoute(method: .get, path: "/v1/info", handler: info),
+        APIRoute(method: .post, path: "/v1/nodes/register", handler: registerNode),
+        APIRoute(method: .post, path: "/v1/nodes/{id}/heartbeat", handler: heartbeat),
+        APIRoute(method: .get, path: "/v1/nodes/{id}/feed", handler: feed),
+        APIRoute(method: .get, path: "/v1/nodes", handler: listNodes),
+        APIRoute(method: .get, path: "/v1/nodes/{id}", handler: inspectNode),
+        APIRoute(method: .post, path: "/v1/nodes/{id}/update", handler: updateNode),
+        APIRoute(method: .delete, path: "/v1/nodes/{id}", handler: removeNode),
+        APIRoute(method: .post, path: "/v1/networks", handler: createNetwork),
+        APIRoute(method: .get, path: "/v1/networks", handler: listNetworks),
+        APIRoute(method: .get, path: "/v1/networks/{id}", handler: inspectNetwork),
+        APIRoute(method: .post, path: "/v1/networks/{id}/update", handler: updateNetwork),
+        APIRoute(method: .delete, path: "/v1/networks/{id}", handler: removeNetwork),
+        APIRoute(method: .post, path: "/v1/services", handler: createService),
+        APIRoute(method: .get, path: "/v1/services", handler: listServices),
+        APIRoute(method: .get, path: "/v1/services/{id}", handler: inspectService),
+        APIRoute(method: .post, path: "/v1/services/{id}/update", handler: updateService),
+        APIRoute(method: .delete, path: "/v1/services/{id}", handler: removeService),
+        APIRoute(method: .get, path: "/v1/tasks", handler: listTasks),
+        APIRoute(method: .get, path: "/v1/tasks/{id}", handler: inspectTask),
+        APIRoute(method: .post, path: "/v1/tasks/{id}/status", handler: taskStatus),
+        APIRoute(method: .delete, path: "/v1/tasks/{id}", handler: removeTask),
+    ]
+
+    public static func router(manager: Manager) -> Router<BasicRequestContext> {
+        let router = Router()
+        for route in routes {
+            let handler = route.handler
+            router.on(RouterPath(route.path), method: route.method) { request, context in
+                do {
+                    return try await handler(request, context, manager)
+                } catch let error as StoreError {
+                    return errorResponse(error)
+                }
+            }
+        }
+        return router
+    }
+
+    /// The application serving the API on `host:port` (port 0 picks a free one; `onRunning` gets it).
+    public static func application(
+        manager: Manager, host: String, port: Int, logger: Logger? = nil,
+        onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) -> some ApplicationProtocol {
+        Application(
+            router: router(manager: manager),
+            configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "shoald"),
+            onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) },
+            logger: logger ?? Logger(label: "shoald.api"))
+    }
+
+    // MARK: helpers
+
+    static func errorResponse(_ error: StoreError) -> Response {
+        let status: HTTPResponse.Status
+        let body: ErrorResponse
+        switch error {
+        case .invalid(let field, let reason):
+            status = .badRequest
+            body = ErrorResponse(field: field, reason: reason)
+        case .notFound(let reason):
+            status = .notFound
+            body = ErrorResponse(reason: reason)
+        case .conflict(let reason):
+            status = .conflict
+            body = ErrorResponse(reason: reason)
+        case .storage(let reason):
+            status = .internalServerError
+            body = ErrorResponse(reason: reason)
+        }
+        return json(body, status: status)
+    }
+
+    static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let data = (try? encoder.encode(value)) ?? Data("{}".utf8)
+        return Response(
+            status: status, headers: [.contentType: "application/json"],
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    /// Decodes a JSON body; a malformed one is a 400 naming the field.
+    static func decode<T: Decodable>(_ type: T.Type, from request: Request) async throws -> T {
+        var request = request
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.collectBody(upTo: 1 << 20)
+        } catch {
+            throw StoreError.invalid(field: nil, reason: "the body is larger than 1 MiB")
+        }
+        do {
+            return try JSONDecoder().decode(type, from: Data(buffer.readableBytesView))
+        } catch let error as DecodingError {
+            throw decodingFailure(error)
+        } catch {
+            throw StoreError.invalid(field: nil, reason: "the body is not JSON: \(error)")
+        }
+    }
+
+    static func decodingFailure(_ error: DecodingError) -> StoreError {
+        func path(_ keys: [any CodingKey]) -> String? {
+            var text = ""
+            for key in keys {
+                if let index = key.intValue {
+                    text += "[\(index)]"
+                } else {
+                    text += text.isEmpty ? key.stringValue : ".\(key.stringValue)"
+                }
+            }
+            return text.isEmpty ? nil : text
+        }
+        switch error {
+        case .keyNotFound(let key, let context):
+            return .invalid(field: path(context.codingPath + [key]), reason: "is required")
+        case .typeMismatch(let type, let context):
+            return .invalid(field: path(context.codingPath), reason: "must be \(describe(type))")
+        case .valueNotFound(let type, let context):
+            return .invalid(field: path(context.codingPath), reason: "must be \(describe(type)), not null")
+        case .dataCorrupted(let context):
+            if context.codingPath.isEmpty {
+                return .invalid(field: nil, reason: "the body is not valid JSON")
+            }
+            return .invalid(field: path(context.codingPath), reason: context.debugDescription)
+        @unknown default:
+            return .invalid(field: nil, reason: "\(error)")
+        }
+    }
+
+    static func describe(_ type: Any.Type) -> String {
+        switch type {
+        case is String.Type: "a string"
+        case is Int.Type, is UInt16.Type, is UInt32.Type, is UInt64.Type: "an integer"
+        case is Double.Type: "a number"
+        case is Bool.Type: "true or false"
+        default: "a \(type)"
+        }
+    }
+
+    static func query(_ request: Request, _ name: String) -> String? {
+        request.uri.queryParameters[Substring(name)].map(String.init)
+    }
+
+    static func version(_ request: Request) throws -> UInt64? {
+        guard let text = query(request, "version") else { return nil }
+        guard let value = UInt64(text) else { throw StoreError.invalid(field: "version", reason: "must be an integer") }
+        return value
+    }
+
+    static func id(_ context: BasicRequestContext) throws -> String {
+        guard let id = context.parameters.get("id") else { throw StoreError.invalid(field: "id", reason: "is required") }
+        return id
+    }
+
+    static func state(_ manager: Manager) async -> ClusterState { await manager.store.current().state }
+
+    // MARK: handlers
+
+    struct Info: Codable {
+        var revision: UInt64
+        var nodes: Int
+        var networks: Int
+        var services: Int
+        var tasks: Int
+    }
+
+    static func info(_ request: Request, _ context: BasicRequestContext, _ manager: Manager) async throws -> Response {
+        let (revision, state) = await manager.store.current()
+        return json(
+            Info(
+                revision: revision, nodes: state.nodes.count, networks: state.networks.count,
+                services: state.services.count, tasks: state.tasks.count))
+    }
+
+    static func registerNode(_ request: Request, _ context: BasicRequestContext, _ manager: Manager) async throws
+        -> Response
+    {
+        let registration = try await decode(NodeRegistration.self, from: request)
+        return json(try await manager.register(registration))
+    }
+
+    static func heartbeat(_ request: Request, _ context: BasicRequestContext, _ manager: Manager) async throws
+        -> Response
+    {
+        json(try await manager.heartbeat(try id(context)))
+    }
+
+    static func feed(_ request: Request, _ context: BasicRequestContext, _ manager: Manager) async throws -> Response {
+        let nodeID = try id(context)
+        var since: UInt64?
+        if let text = query(request, "since") {
+            guard let value = UInt64(text) else { throw StoreError.invalid(field: "since", reason: "must be an integer") }
+            since = value
+        }
+        guard let node = await state(manager).node(named: nodeID) else { throw StoreError.notFound("no node \(nodeID)") }
+        let messages = try await manager.feed(nodeID: node.id, since: since)
+        return Response(
+            status: .ok, headers: [.contentType: "application/x-ndjson"],
+            body: ResponseBody { writer in
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+                for await message in messages {
+                    var data = try encoder.encode(message)
+                    data.append(UInt8(ascii: "\n"))
+                    try await writer.write(ByteBuffer(bytes: data))
+                }
+                try await writer.finish(nil)
+            })
+    }
+
+    static func listNodes(_ request: Request, _ context: BasicRequestContext, _ manager: Manager) async throws
+        -> Response
+    {
+        json(await state(manager).nodes.values.sorted { $0.name < $1.name })
+    }
+
+    static func inspectNode(_ request: Request, _ context: BasicRequestContext, _ manager: Manager) async throws
+        -> Response
+    {
+        let name = try id(context)
+        guard let node = await state(manager).node(named: name) else { throw StoreError.notFound("no node \(name)") }
+        return json(node)
+    }
+
+    static func updateNode(_ request: Request, _ context: BasicRequestContext, _ manager: Manager) async throws
+        -> Response
+    {
+        let name = try id(context)
+        let version = try version(request)
+        let update = try await decode(NodeUpdate.self, from: request)
+        let node = try await manager.apply { state in
+            try Operations.updateNode(name, version: version, update: update, state: &state)
+        }
+        return json(await state(manager).nodes[node.id] ?? node)
+    }
+
+    static func removeNode(_ request: Request, _ context: BasicRequestContext, _ manager: Manager) async throws
+        -> Response
+    {
+        let name = try id(context)
+        let force = query(request, "force") == "true"
+        try await manager.apply { state in try Operations.removeNode(name, force: force, state: &state) }
+        return Response(status: .noContent)
+    }
+
+    static func createNetwork(_ request: Request, _ context: BasicRequestContext, _ manager: Manager) async throws
+        -> Response
+    {
+        let spec = try await decode(NetworkSpec.self, from: request)
+        let id = ObjectID.make()
+        let config = manager.config.allocator
+        let network = try await manager.apply { state in
+            try Operations.createNetwork(spec, id: id, state: &state, config: config)
+        }
+        return json(await state(manager).networks[network.id] ?? network, status: .created)
+    }
+
+    static func listNetworks(_ request: Request, _ context: BasicRequestContext, _ manager: Manager) async throws
+        -> Response
+    {
+        json(await state(manager).networks.values.sorted { $0.name < $1.name })
+    }
+
+    static func inspectNetwork(_ request: Request, _ context: BasicRequestContext, _ manager: Manager) async throws
+        -> Response
+    {
+        let name = try id(context)
+        guard let network = await state(manager).network(named: name) else {
+            throw StoreError.notFound("no network \(name)")
+        }
+        return json(network)
+    }
+
+    static func updateNetwork(_ request: Request, _ context: BasicRequestContext, _ manager: Manager) async throws
+        -> Response
+    {
+        let name = try id(context)
+        let version = try version(request)
+        let spec = try await decode(NetworkSpec.self, from: request)
+        let network = try await manager.apply { state in
+            try Operations.updateNetwork(name, version: version, spec: spec, state: &state)
+        }
+        return json(await state(manager).networks[network.id] ?? network)
+    }
+
+    static func removeNetwork(_ request: Request, _ context: BasicRequestContext, _ manager: Manager) async throws
+        -> Response
+    {
+        let name = try id(context)
+        try await manager.apply { state in try Operations.removeNetwork(name, state: &state) }
+        return Response(status: .noContent)
+    }
+
+    static func createService(_ request: Request, _ context: BasicRequestContext, _ manager: Manager) async throws
+        -> Response
+    {
+        let spec = try await decode(ServiceSpec.self, from: request)
+        let id = ObjectID.make()
+        let config = manager.config.allocator
+        let service = try await manager.apply { state in
+            try Operations.createService(spec, id: id, state: &state, config: config)
+        }
+        return json(await state(manager).services[service.id] ?? service, status: .created)
+    }
+
+    static func listServices(_ request: Request, _ context: BasicRequestContext, _ manager: Manager) async throws
+        -> Response
+    {
+        json(await state(manager).services.values.sorted { $0.spec.name < $1.spec.name })
+    }
+
+    static func inspectService(_ request: Request, _ context: BasicRequestContext, _ manager: Manager) async throws
+        -> Response
+    {
+        let name = try id(context)
+        guard let service = await state(manager).service(named: name) else {
+            throw StoreError.notFound("no service \(name)")
+        }
+        return json(service)
+    }
+
+    static func updateService(_ request: Request, _ context: BasicRequestContext, _ manager: Manager) async throws
+        -> Response
+    {
+        let name = try id(context)
+        let version = try version(request)
+        let spec = try await decode(ServiceSpec.self, from: request)
+        let config = manager.config.allocator
+        let service = try await manager.apply { state in
+            try Operations.updateService(name, version: version, spec: spec, state: &state, config: config)
+        }
+        return json(await state(manager).services[service.id] ?? service)
+    }
+
+    static func removeService(_ request: Request, _ context: BasicRequestContext, _ manager: Manager) async throws
+        -> Response
+    {
+        let name = try id(context)
+        try await manager.apply { state in try Operations.removeService(name, state: &state) }
+        return Response(status: .noContent)
+    }
+
+    static func listTasks(_ request: Request, _ context: BasicRequestContext, _ manager: Manager) async throws
+        -> Response
+    {
+        let state = await state(manager)
+        var tasks = Array(state.tasks.values)
+        if let service = query(request, "service") {
+            let id = state.service(named: service)?.id ?? service
+            tasks = tasks.filter { $0.serviceID == id }
+        }
+        if let node = query(request, "node") {
+            let id = state.node(named: node)?.id ?? node
+            tasks = tasks.filter { $0.nodeID == id }
+        }
+        return json(tasks.sorted { ($0.serviceName, $0.slot, $0.name) < ($1.serviceName, $1.slot, $1.name) })
+    }
+
+    static func inspectTask(_ request: Request, _ context: BasicRequestContext, _ manager: Manager) async throws
+        -> Response
+    {
+        let name = try id(context)
+        guard let task = await state(manager).task(named: name) else { throw StoreError.notFound("no task \(name)") }
+        return json(task)
+    }
+
+    static func taskStatus(_ request: Request, _ context: BasicRequestContext, _ manager: Manager) async throws
+        -> Response
+    {
+        let taskID = try id(context)
+        let report = try await decode(TaskStatusReport.self, from: request)
+        let task = try await manager.apply { state in
+            try Operations.reportTaskStatus(taskID, report: report, state: &state)
+        }
+        return json(await state(manager).tasks[task.id] ?? task)
+    }
+
+    static func removeTask(_ request: Request, _ context: BasicRequestContext, _ manager: Manager) async throws
+        -> Response
+    {
+        let name = try id(context)
+        try await manager.apply { state in try Operations.removeTask(name, state: &state) }
+        return Response(status: .noContent)
+    }
+}
