@@ -228,6 +228,21 @@ public enum Allocator {
             state.services[serviceID] = service
         }
 
+        for nodeID in state.nodes.keys.sorted() {
+            guard var node = state.nodes[nodeID] else { continue }
+            for networkID in loadBalancerNetworks(state, nodeID: nodeID).sorted()
+            where node.loadBalancerIPs[networkID] == nil {
+                guard let network = state.networks[networkID] else { continue }
+                switch nextAddress(&state, network: network, used: &used[networkID, default: [:]], owner: "lb \(node.name)") {
+                case .success(let address):
+                    node.loadBalancerIPs[networkID] = address
+                case .failure(let error):
+                    node.status = error.message
+                }
+            }
+            state.nodes[nodeID] = node
+        }
+
         for taskID in state.tasks.keys.sorted() {
             guard var task = state.tasks[taskID], task.desiredState != .shutdown, !task.state.isTerminal else { continue }
             var failure: String?
@@ -249,29 +264,18 @@ public enum Allocator {
             }
             state.tasks[taskID] = task
         }
-
-
-        for nodeID in state.nodes.keys.sorted() {
-            guard var node = state.nodes[nodeID] else { continue }
-            for networkID in loadBalancerNetworks(state, nodeID: nodeID).sorted()
-            where node.loadBalancerIPs[networkID] == nil {
-                guard let network = state.networks[networkID] else { continue }
-                switch nextAddress(&state, network: network, used: &used[networkID, default: [:]], owner: "lb \(node.name)") {
-                case .success(let address):
-                    node.loadBalancerIPs[networkID] = address
-                case .failure(let error):
-                    node.status = error.message
-                }
-            }
-            state.nodes[nodeID] = node
-        }
     }
 
-    /// Networks a node needs a load-balancer address on: ingress, and every network where it has a task.
+    /// Networks a node needs a load-balancer address on: ingress, every network where it has a
+    /// task, and (when it may take new tasks) the networks of tasks waiting for a node, so the
+    /// load balancer is reserved before task addresses can use up the subnet.
     static func loadBalancerNetworks(_ state: ClusterState, nodeID: String) -> Set<String> {
         var networks = Set<String>()
         if let ingress = state.ingressNetwork { networks.insert(ingress.id) }
-        for task in state.tasks.values where task.nodeID == nodeID && !task.state.isTerminal {
+        let eligible = state.nodes[nodeID].map(Orchestrator.eligible) ?? false
+        for task in state.tasks.values where !task.state.isTerminal {
+            let waiting = task.nodeID == nil && task.desiredState == .running && eligible
+            guard task.nodeID == nodeID || waiting else { continue }
             for endpoint in task.endpoints { networks.insert(endpoint.networkID) }
         }
         return networks

@@ -32,10 +32,10 @@ public enum ObjectID {
 /// The manager: the store, the heartbeats seen (kept in memory, as Swarm's dispatcher does), and
 /// the reconciler that runs after every change and on a timer.
 public actor Manager {
-    public let store: any ClusterStore
-    public let config: ManagerConfig
+    nonisolated public let store: any ClusterStore
+    nonisolated public let config: ManagerConfig
     /// Seconds since 1970; tests pass a clock they move by hand.
-    public let clock: @Sendable () -> Double
+    nonisolated public let clock: @Sendable () -> Double
     private var heartbeats: [String: Double] = [:]
     private let startedAt: Double
 

@@ -255,7 +255,11 @@ public enum Orchestrator {
                 continue
             }
             let wantedPorts = Set(task.spec.hostPorts.map { "\($0.protocol.rawValue)/\($0.published ?? $0.target)" })
-            let candidates = nodes.filter { hostPorts[$0.id, default: []].isDisjoint(with: wantedPorts) }
+            // A node needs its load-balancer address on every network of the task.
+            let candidates = nodes.filter { node in
+                hostPorts[node.id, default: []].isDisjoint(with: wantedPorts)
+                    && task.endpoints.allSatisfy { node.loadBalancerIPs[$0.networkID] != nil }
+            }
             guard
                 let chosen = candidates.min(by: { a, b in
                     let sa = perService[task.serviceID]?[a.id] ?? 0
@@ -267,7 +271,8 @@ public enum Orchestrator {
                 let message =
                     nodes.isEmpty
                     ? "no suitable node: none of \(state.nodes.count) nodes is ready and active"
-                    : "no suitable node: host ports \(wantedPorts.sorted().joined(separator: ",")) are taken on every node"
+                    : "no suitable node: host ports \(wantedPorts.sorted().joined(separator: ",")) are taken"
+                        + " or no load-balancer address is free on every node"
                 if task.status != message {
                     task.status = message
                     state.tasks[id] = task
