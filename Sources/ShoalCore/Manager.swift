@@ -74,6 +74,7 @@ public actor Manager {
     }
 
     /// Runs an operation in one store write and reconciles after it.
+    @discardableResult
     public func apply<T: Sendable>(_ body: @Sendable (inout ClusterState) throws -> T) async throws -> T {
         let (result, _) = try await store.write(body)
         try await reconcile()

@@ -155,7 +155,7 @@ public enum Orchestrator {
                 update.state = .completed
                 update.message = "update completed"
             } else if !outdated.isEmpty && inProgress == 0 && !update.batchInFlight
-                && now >= (update.lastBatchDoneAt ?? now) + policy.delaySeconds
+                && (update.lastBatchDoneAt.map { now >= $0 + policy.delaySeconds } ?? true)
             {
                 let size = policy.parallelism > 0 ? policy.parallelism : outdated.count
                 for key in outdated.prefix(size) {
