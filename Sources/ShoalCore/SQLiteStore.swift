@@ -62,6 +62,7 @@ public actor SQLiteStore: ClusterStore {
 
     public func current() -> (revision: UInt64, state: ClusterState) { (revision, state) }
 
+    @discardableResult
     public func write<T: Sendable>(_ body: @Sendable (inout ClusterState) throws -> T) throws -> (T, UInt64) {
         var next = state
         let result = try body(&next)

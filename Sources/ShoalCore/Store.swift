@@ -31,6 +31,7 @@ public protocol ClusterStore: Sendable {
     /// Runs `body` on a copy of the state; commits what it changed as one new revision (nothing when
     /// it changed nothing). Objects that changed get `version = revision`. When `body` throws,
     /// nothing is stored.
+    @discardableResult
     func write<T: Sendable>(_ body: @Sendable (inout ClusterState) throws -> T) async throws -> (T, UInt64)
 
     /// The changes after `revision` up to the current one, oldest first; nil when the log no

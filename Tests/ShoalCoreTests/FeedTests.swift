@@ -1,0 +1,170 @@
+import Foundation
+import ShoalModel
+import Testing
+
+@testable import ShoalCore
+
+/// Reads feed messages, skipping keep-alives, with a bound so a missing message fails instead of hanging.
+struct FeedReader {
+    var iterator: AsyncStream<FeedMessage>.Iterator
+
+    init(_ stream: AsyncStream<FeedMessage>) { iterator = stream.makeAsyncIterator() }
+
+    mutating func next(keepalives: Int = 15) async -> FeedMessage? {
+        for _ in 0...keepalives {
+            guard let message = await iterator.next() else { return nil }
+            if message.type != .keepalive { return message }
+        }
+        return nil
+    }
+
+    /// The next message, keep-alives included.
+    mutating func raw() async -> FeedMessage? { await iterator.next() }
+}
+
+@Suite struct FeedTests {
+    func cluster() async throws -> (Harness, [String]) {
+        let h = try await Harness.make()
+        var nodes: [String] = []
+        for index in 1...2 { nodes.append(try await h.addNode("n\(index)", address: "192.168.0.\(index)").id) }
+        try await h.network(NetworkSpec(name: "net"))
+        try await h.service(ServiceSpec(name: "web", replicas: 2, command: ["x"], networks: [NetworkAttachment(target: "net")]))
+        try await h.settle(alive: nodes)
+        return (h, nodes)
+    }
+
+    @Test func completeThenIncrementalsThatTrackTheNodesView() async throws {
+        let (h, nodes) = try await cluster()
+        var reader = FeedReader(try await h.manager.feed(nodeID: nodes[0], since: nil))
+        var view = FeedView()
+        let first = try #require(await reader.next())
+        #expect(first.type == .complete)
+        #expect(view.apply(first) == .applied)
+        var (revision, state) = await h.manager.store.current()
+        #expect(first.revision == revision)
+        #expect(view.objects == NodeView.compute(state, nodeID: nodes[0]))
+        let net = try #require(state.network(named: "net"))
+        // Network-scoped: both endpoints on net (one is on the other node), the VIP and both load balancers.
+        let endpoints = view.objects.values.compactMap { if case .endpoint(let e) = $0 { e } else { nil } }
+        #expect(endpoints.filter { $0.networkID == net.id }.count == 2)
+        #expect(Set(endpoints.map(\.nodeID)) == Set(nodes))
+        #expect(endpoints.allSatisfy { $0.state == .up })
+        let services = view.objects.values.compactMap { if case .service(let s) = $0 { s } else { nil } }
+        #expect(services.first { $0.networkID == net.id }?.virtualIP != nil)
+        let tasks = view.objects.values.compactMap { if case .task(let t) = $0 { t } else { nil } }
+        #expect(tasks.count == 1)
+
+        try await h.update("web") { $0.replicas = 4 }
+        try await h.settle(alive: nodes)
+        var message = try #require(await reader.next())
+        while view.revision != nil, await h.manager.store.current().revision != view.revision {
+            #expect(message.type == .incremental)
+            #expect(view.apply(message) == .applied, "chain broken at \(message.from ?? 0)")
+            if await h.manager.store.current().revision == view.revision { break }
+            guard let next = await reader.next() else { break }
+            message = next
+        }
+        (revision, state) = await h.manager.store.current()
+        #expect(view.objects == NodeView.compute(state, nodeID: nodes[0]))
+        #expect(view.objects.values.filter { if case .endpoint = $0 { true } else { false } }.count == 4)
+        _ = revision
+    }
+
+    @Test func changesOutsideTheViewAreNotSent() async throws {
+        let (h, nodes) = try await cluster()
+        var reader = FeedReader(try await h.manager.feed(nodeID: nodes[0], since: nil))
+        let first = try #require(await reader.next())
+        // A network nobody on n1 uses and a service that is not on n1's networks.
+        try await h.network(NetworkSpec(name: "other"))
+        let state = await h.state
+        let before = NodeView.compute(state, nodeID: nodes[0])
+        #expect(before == NodeView.compute(await h.state, nodeID: nodes[0]))
+        // The next lines are keep-alives at the revision of the COMPLETE.
+        for _ in 0..<2 {
+            let line = try #require(await reader.raw())
+            #expect(line.type == .keepalive)
+            #expect(line.revision == first.revision)
+        }
+    }
+
+    @Test func resumeSendsOnlyTheMissedChanges() async throws {
+        let (h, nodes) = try await cluster()
+        var view = FeedView()
+        do {
+            var reader = FeedReader(try await h.manager.feed(nodeID: nodes[0], since: nil))
+            _ = view.apply(try #require(await reader.next()))
+        }
+        let old = try #require(view.revision)
+        try await h.service(ServiceSpec(name: "api", replicas: 2, command: ["x"], networks: [NetworkAttachment(target: "net")]))
+        try await h.settle(alive: nodes)
+        var reader = FeedReader(try await h.manager.feed(nodeID: nodes[0], since: old))
+        let message = try #require(await reader.next())
+        #expect(message.type == .incremental)
+        #expect(message.from == old)
+        let state = await h.state
+        #expect(view.apply(message) == .applied)
+        #expect(view.objects == NodeView.compute(state, nodeID: nodes[0]))
+        #expect(view.objects.keys.contains { $0.hasPrefix("service/") && view.objects[$0].map { if case .service(let s) = $0 { s.serviceName == "api" } else { false } } == true })
+    }
+
+    @Test func sinceOlderThanTheLogOrFromTheFutureGivesAComplete() async throws {
+        let (h, nodes) = try await cluster()
+        let revision = await h.manager.store.current().revision
+        try await h.manager.store.compact(keepingLast: 0)
+        try await h.service(ServiceSpec(name: "api", command: ["x"], networks: [NetworkAttachment(target: "net")]))
+        var reader = FeedReader(try await h.manager.feed(nodeID: nodes[0], since: revision - 1))
+        let message = try #require(await reader.next())
+        #expect(message.type == .complete)
+        #expect(message.revision == (await h.manager.store.current().revision))
+        var future = FeedReader(try await h.manager.feed(nodeID: nodes[0], since: revision + 1000))
+        #expect(await future.next()?.type == .complete)
+    }
+
+    @Test func aGapIsSeenByTheAgent() {
+        var view = FeedView()
+        #expect(view.apply(.complete(revision: 10, objects: [])) == .applied)
+        #expect(view.apply(.incremental(from: 10, to: 12, changes: [])) == .applied)
+        #expect(view.apply(.incremental(from: 13, to: 15, changes: [])) == .gap(expected: 12, got: 13))
+        #expect(view.revision == 12)
+        var fresh = FeedView()
+        #expect(fresh.apply(.incremental(from: 1, to: 2, changes: [])) == .gap(expected: 0, got: 1))
+    }
+
+    @Test func aNodeJoiningLateGetsEveryEndpointOfItsNetworks() async throws {
+        let (h, nodes) = try await cluster()
+        try await h.service(ServiceSpec(name: "mon", mode: .global, command: ["x"], networks: [NetworkAttachment(target: "net")]))
+        try await h.settle(alive: nodes)
+        let late = try await h.addNode("n3", address: "192.168.0.3").id
+        try await h.settle(alive: nodes + [late])
+        var reader = FeedReader(try await h.manager.feed(nodeID: late, since: nil))
+        var view = FeedView()
+        #expect(view.apply(try #require(await reader.next())) == .applied)
+        let state = await h.state
+        let net = try #require(state.network(named: "net"))
+        let endpoints = view.objects.values.compactMap { if case .endpoint(let e) = $0, e.networkID == net.id { e } else { nil } }
+        // web x2 on n1/n2, mon x3 on every node.
+        #expect(endpoints.count == 5)
+        #expect(Set(endpoints.map(\.nodeID)) == Set(nodes + [late]))
+        let lbs = view.objects.values.compactMap { if case .loadBalancer(let lb) = $0, lb.networkID == net.id { lb } else { nil } }
+        #expect(Set(lbs.map(\.nodeID)) == Set(nodes + [late]))
+        #expect(view.objects.values.contains { if case .network(let n) = $0 { n.id == net.id && n.loadBalancerIP != nil } else { false } })
+    }
+
+    @Test func unknownNodeHasNoFeed() async throws {
+        let h = try await Harness.make()
+        await #expect(throws: StoreError.notFound("no node nope")) { _ = try await h.manager.feed(nodeID: "nope", since: nil) }
+    }
+
+    @Test func feedMessagesRoundTripAsJSON() throws {
+        let object = FeedObject.endpoint(
+            FeedEndpoint(
+                networkID: "n", taskID: "t", taskName: "web.1.t", serviceID: "s", serviceName: "web", aliases: [],
+                address: ip("10.0.1.3"), mac: MACAddress(derivedFrom: ip("10.0.1.3")), nodeID: "x",
+                nodeAddress: ip("192.168.0.1"), state: .draining))
+        let message = FeedMessage.incremental(from: 3, to: 5, changes: [.upsert(object), .remove("task/t")])
+        let data = try JSONEncoder().encode(message)
+        #expect(try JSONDecoder().decode(FeedMessage.self, from: data) == message)
+        let text = String(decoding: data, as: UTF8.self)
+        #expect(text.contains("\"kind\":\"endpoint\""))
+    }
+}

@@ -1,0 +1,91 @@
+import Foundation
+import ShoalModel
+import Testing
+
+@testable import ShoalCore
+
+@Suite struct StoreTests {
+    @Test func writesBumpOneRevisionAndStampVersions() async throws {
+        let store = try SQLiteStore(directory: nil)
+        let (_, r1) = try await store.write { state in
+            state.nodes["a"] = Node(id: "a", name: "a", address: ip("192.168.0.1"))
+        }
+        let (_, r2) = try await store.write { state in
+            state.nodes["b"] = Node(id: "b", name: "b", address: ip("192.168.0.2"))
+        }
+        #expect((r1, r2) == (1, 2))
+        let state = await store.current().state
+        #expect(state.nodes["a"]?.version == 1 && state.nodes["b"]?.version == 2)
+        // A write that changes nothing makes no revision.
+        let (_, r3) = try await store.write { _ in }
+        #expect(r3 == 2)
+    }
+
+    @Test func aFailedWriteStoresNothing() async throws {
+        let store = try SQLiteStore(directory: nil)
+        await #expect(throws: StoreError.conflict("no")) {
+            try await store.write { state in
+                state.nodes["a"] = Node(id: "a", name: "a", address: ip("192.168.0.1"))
+                throw StoreError.conflict("no")
+            }
+        }
+        let (revision, state) = await store.current()
+        #expect(revision == 0 && state.nodes.isEmpty)
+    }
+
+    @Test func staleVersionIsAConflictNotAnOverwrite() async throws {
+        let h = try await Harness.make()
+        let service = try await h.service(ServiceSpec(name: "web", replicas: 1, command: ["x"]))
+        let stale = service.version
+        try await h.update("web") { $0.replicas = 2 }
+        var spec = service.spec
+        spec.replicas = 5
+        let config = h.manager.config.allocator
+        let request = spec
+        await #expect(throws: StoreError.self) {
+            try await h.manager.apply { state in
+                try Operations.updateService("web", version: stale, spec: request, state: &state, config: config)
+            }
+        }
+        #expect(await h.state.service(named: "web")?.spec.replicas == 2)
+    }
+
+    @Test func changeLogRebuildsOlderStatesUntilCompacted() async throws {
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let store = try SQLiteStore(directory: directory)
+        for index in 1...5 {
+            try await store.write { state in
+                state.nodes["n\(index)"] = Node(id: "n\(index)", name: "n\(index)", address: ip("192.168.0.\(index)"))
+            }
+        }
+        try await store.write { state in state.nodes["n1"] = nil }
+        let old = try #require(try await store.state(at: 3))
+        #expect(old.nodes.keys.sorted() == ["n1", "n2", "n3"])
+        #expect(try await store.changes(after: 4)?.map(\.revision) == [5, 6])
+
+        try await store.compact(keepingLast: 2)
+        #expect(try await store.changes(after: 3) == nil)
+        #expect(try await store.state(at: 3) == nil)
+        #expect(try await store.state(at: 4)?.nodes.keys.sorted() == ["n1", "n2", "n3", "n4"])
+
+        // Reopened: same revision, same objects, same compaction point.
+        let reopened = try SQLiteStore(directory: directory)
+        let (revision, state) = await reopened.current()
+        #expect(revision == 6)
+        #expect(state == (await store.current().state))
+        #expect(try await reopened.changes(after: 3) == nil)
+        #expect(try await reopened.changes(after: 4)?.count == 2)
+    }
+
+    @Test func retentionLimitCompactsAutomatically() async throws {
+        let store = try SQLiteStore(directory: nil, retainedRevisions: 3)
+        for index in 1...6 {
+            try await store.write { state in
+                state.nodes["n\(index)"] = Node(id: "n\(index)", name: "n\(index)", address: ip("192.168.0.\(index)"))
+            }
+        }
+        #expect(try await store.changes(after: 2) == nil)
+        #expect(try await store.changes(after: 3)?.map(\.revision) == [4, 5, 6])
+    }
+}
