@@ -45,8 +45,20 @@ public struct PortConfig: Codable, Equatable, Hashable, Sendable {
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         self.protocol = try container.decodeIfPresent(PortProtocol.self, forKey: .protocol) ?? .tcp
-        target = try container.decode(UInt16.self, forKey: .target)
-        published = try container.decodeIfPresent(UInt16.self, forKey: .published)
+        func port(_ key: CodingKeys) throws -> UInt16? {
+            guard let value = try container.decodeIfPresent(Int.self, forKey: key) else { return nil }
+            guard let port = UInt16(exactly: value), port > 0 else {
+                throw DecodingError.dataCorruptedError(
+                    forKey: key, in: container, debugDescription: "must be a port number 1-65535")
+            }
+            return port
+        }
+        guard let target = try port(.target) else {
+            throw DecodingError.keyNotFound(
+                CodingKeys.target, DecodingError.Context(codingPath: container.codingPath, debugDescription: "required"))
+        }
+        self.target = target
+        published = try port(.published)
         publishMode = try container.decodeIfPresent(PublishMode.self, forKey: .publishMode) ?? .ingress
     }
 }
