@@ -64,7 +64,8 @@ public enum ManagerAPI {
     ) -> some ApplicationProtocol {
         Application(
             router: router(manager: manager),
-            configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "shoald"),
+            configuration: ApplicationConfiguration(
+                address: .hostname(host, port: port), serverName: "shoald"),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) },
             logger: logger ?? Logger(label: "shoald.api"))
     }
@@ -163,12 +164,16 @@ public enum ManagerAPI {
 
     static func version(_ request: Request) throws -> UInt64? {
         guard let text = query(request, "version") else { return nil }
-        guard let value = UInt64(text) else { throw StoreError.invalid(field: "version", reason: "must be an integer") }
+        guard let value = UInt64(text) else {
+            throw StoreError.invalid(field: "version", reason: "must be an integer")
+        }
         return value
     }
 
     static func id(_ context: BasicRequestContext) throws -> String {
-        guard let id = context.parameters.get("id") else { throw StoreError.invalid(field: "id", reason: "is required") }
+        guard let id = context.parameters.get("id") else {
+            throw StoreError.invalid(field: "id", reason: "is required")
+        }
         return id
     }
 
@@ -184,7 +189,9 @@ public enum ManagerAPI {
         var tasks: Int
     }
 
-    static func info(_ request: Request, _ context: BasicRequestContext, _ manager: Manager) async throws -> Response {
+    static func info(_ request: Request, _ context: BasicRequestContext, _ manager: Manager) async throws
+        -> Response
+    {
         let (revision, state) = await manager.store.current()
         return json(
             Info(
@@ -192,7 +199,8 @@ public enum ManagerAPI {
                 services: state.services.count, tasks: state.tasks.count))
     }
 
-    static func registerNode(_ request: Request, _ context: BasicRequestContext, _ manager: Manager) async throws
+    static func registerNode(_ request: Request, _ context: BasicRequestContext, _ manager: Manager)
+        async throws
         -> Response
     {
         let registration = try await decode(NodeRegistration.self, from: request)
@@ -205,14 +213,20 @@ public enum ManagerAPI {
         json(try await manager.heartbeat(try id(context)))
     }
 
-    static func feed(_ request: Request, _ context: BasicRequestContext, _ manager: Manager) async throws -> Response {
+    static func feed(_ request: Request, _ context: BasicRequestContext, _ manager: Manager) async throws
+        -> Response
+    {
         let nodeID = try id(context)
         var since: UInt64?
         if let text = query(request, "since") {
-            guard let value = UInt64(text) else { throw StoreError.invalid(field: "since", reason: "must be an integer") }
+            guard let value = UInt64(text) else {
+                throw StoreError.invalid(field: "since", reason: "must be an integer")
+            }
             since = value
         }
-        guard let node = await state(manager).node(named: nodeID) else { throw StoreError.notFound("no node \(nodeID)") }
+        guard let node = await state(manager).node(named: nodeID) else {
+            throw StoreError.notFound("no node \(nodeID)")
+        }
         let messages = try await manager.feed(nodeID: node.id, since: since)
         return Response(
             status: .ok, headers: [.contentType: "application/x-ndjson"],
@@ -234,15 +248,19 @@ public enum ManagerAPI {
         json(await state(manager).nodes.values.sorted { $0.name < $1.name })
     }
 
-    static func inspectNode(_ request: Request, _ context: BasicRequestContext, _ manager: Manager) async throws
+    static func inspectNode(_ request: Request, _ context: BasicRequestContext, _ manager: Manager)
+        async throws
         -> Response
     {
         let name = try id(context)
-        guard let node = await state(manager).node(named: name) else { throw StoreError.notFound("no node \(name)") }
+        guard let node = await state(manager).node(named: name) else {
+            throw StoreError.notFound("no node \(name)")
+        }
         return json(node)
     }
 
-    static func updateNode(_ request: Request, _ context: BasicRequestContext, _ manager: Manager) async throws
+    static func updateNode(_ request: Request, _ context: BasicRequestContext, _ manager: Manager)
+        async throws
         -> Response
     {
         let name = try id(context)
@@ -254,7 +272,8 @@ public enum ManagerAPI {
         return json(await state(manager).nodes[node.id] ?? node)
     }
 
-    static func removeNode(_ request: Request, _ context: BasicRequestContext, _ manager: Manager) async throws
+    static func removeNode(_ request: Request, _ context: BasicRequestContext, _ manager: Manager)
+        async throws
         -> Response
     {
         let name = try id(context)
@@ -263,7 +282,8 @@ public enum ManagerAPI {
         return Response(status: .noContent)
     }
 
-    static func createNetwork(_ request: Request, _ context: BasicRequestContext, _ manager: Manager) async throws
+    static func createNetwork(_ request: Request, _ context: BasicRequestContext, _ manager: Manager)
+        async throws
         -> Response
     {
         let spec = try await decode(NetworkSpec.self, from: request)
@@ -275,13 +295,15 @@ public enum ManagerAPI {
         return json(await state(manager).networks[network.id] ?? network, status: .created)
     }
 
-    static func listNetworks(_ request: Request, _ context: BasicRequestContext, _ manager: Manager) async throws
+    static func listNetworks(_ request: Request, _ context: BasicRequestContext, _ manager: Manager)
+        async throws
         -> Response
     {
         json(await state(manager).networks.values.sorted { $0.name < $1.name })
     }
 
-    static func inspectNetwork(_ request: Request, _ context: BasicRequestContext, _ manager: Manager) async throws
+    static func inspectNetwork(_ request: Request, _ context: BasicRequestContext, _ manager: Manager)
+        async throws
         -> Response
     {
         let name = try id(context)
@@ -291,7 +313,8 @@ public enum ManagerAPI {
         return json(network)
     }
 
-    static func updateNetwork(_ request: Request, _ context: BasicRequestContext, _ manager: Manager) async throws
+    static func updateNetwork(_ request: Request, _ context: BasicRequestContext, _ manager: Manager)
+        async throws
         -> Response
     {
         let name = try id(context)
@@ -303,7 +326,8 @@ public enum ManagerAPI {
         return json(await state(manager).networks[network.id] ?? network)
     }
 
-    static func removeNetwork(_ request: Request, _ context: BasicRequestContext, _ manager: Manager) async throws
+    static func removeNetwork(_ request: Request, _ context: BasicRequestContext, _ manager: Manager)
+        async throws
         -> Response
     {
         let name = try id(context)
@@ -311,7 +335,8 @@ public enum ManagerAPI {
         return Response(status: .noContent)
     }
 
-    static func createService(_ request: Request, _ context: BasicRequestContext, _ manager: Manager) async throws
+    static func createService(_ request: Request, _ context: BasicRequestContext, _ manager: Manager)
+        async throws
         -> Response
     {
         let spec = try await decode(ServiceSpec.self, from: request)
@@ -323,13 +348,15 @@ public enum ManagerAPI {
         return json(await state(manager).services[service.id] ?? service, status: .created)
     }
 
-    static func listServices(_ request: Request, _ context: BasicRequestContext, _ manager: Manager) async throws
+    static func listServices(_ request: Request, _ context: BasicRequestContext, _ manager: Manager)
+        async throws
         -> Response
     {
         json(await state(manager).services.values.sorted { $0.spec.name < $1.spec.name })
     }
 
-    static func inspectService(_ request: Request, _ context: BasicRequestContext, _ manager: Manager) async throws
+    static func inspectService(_ request: Request, _ context: BasicRequestContext, _ manager: Manager)
+        async throws
         -> Response
     {
         let name = try id(context)
@@ -339,7 +366,8 @@ public enum ManagerAPI {
         return json(service)
     }
 
-    static func updateService(_ request: Request, _ context: BasicRequestContext, _ manager: Manager) async throws
+    static func updateService(_ request: Request, _ context: BasicRequestContext, _ manager: Manager)
+        async throws
         -> Response
     {
         let name = try id(context)
@@ -352,7 +380,8 @@ public enum ManagerAPI {
         return json(await state(manager).services[service.id] ?? service)
     }
 
-    static func removeService(_ request: Request, _ context: BasicRequestContext, _ manager: Manager) async throws
+    static func removeService(_ request: Request, _ context: BasicRequestContext, _ manager: Manager)
+        async throws
         -> Response
     {
         let name = try id(context)
@@ -376,15 +405,19 @@ public enum ManagerAPI {
         return json(tasks.sorted { ($0.serviceName, $0.slot, $0.name) < ($1.serviceName, $1.slot, $1.name) })
     }
 
-    static func inspectTask(_ request: Request, _ context: BasicRequestContext, _ manager: Manager) async throws
+    static func inspectTask(_ request: Request, _ context: BasicRequestContext, _ manager: Manager)
+        async throws
         -> Response
     {
         let name = try id(context)
-        guard let task = await state(manager).task(named: name) else { throw StoreError.notFound("no task \(name)") }
+        guard let task = await state(manager).task(named: name) else {
+            throw StoreError.notFound("no task \(name)")
+        }
         return json(task)
     }
 
-    static func taskStatus(_ request: Request, _ context: BasicRequestContext, _ manager: Manager) async throws
+    static func taskStatus(_ request: Request, _ context: BasicRequestContext, _ manager: Manager)
+        async throws
         -> Response
     {
         let taskID = try id(context)
@@ -395,7 +428,8 @@ public enum ManagerAPI {
         return json(await state(manager).tasks[task.id] ?? task)
     }
 
-    static func removeTask(_ request: Request, _ context: BasicRequestContext, _ manager: Manager) async throws
+    static func removeTask(_ request: Request, _ context: BasicRequestContext, _ manager: Manager)
+        async throws
         -> Response
     {
         let name = try id(context)

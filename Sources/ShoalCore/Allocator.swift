@@ -52,7 +52,8 @@ public enum Allocator {
         for _ in 0..<count {
             candidate = candidate &+ step
             if !pool.contains(IPv4Address(candidate)) { candidate = pool.network.value }
-            guard let cidr = CIDR(address: IPv4Address(candidate), prefixLength: config.subnetPrefixLength) else {
+            guard let cidr = CIDR(address: IPv4Address(candidate), prefixLength: config.subnetPrefixLength)
+            else {
                 return nil
             }
             if !existing.contains(where: { $0.overlaps(cidr) }) {
@@ -76,7 +77,8 @@ public enum Allocator {
         } else if let chosen = nextSubnet(&state, config: config) {
             subnet = chosen
         } else {
-            throw .conflict("the default pool \(config.defaultPool) has no free /\(config.subnetPrefixLength)")
+            throw .conflict(
+                "the default pool \(config.defaultPool) has no free /\(config.subnetPrefixLength)")
         }
         let network = CIDR(address: subnet.network, prefixLength: subnet.prefixLength) ?? subnet
         let gateway = spec.gateway ?? IPv4Address(network.network.value + (network.prefixLength < 31 ? 1 : 0))
@@ -117,7 +119,9 @@ public enum Allocator {
         let count = Int(range.upperBound - range.lowerBound) + 1
         var candidate = state.cursors.lastAddress[network.id] ?? (range.lowerBound &- 1)
         for _ in 0..<count {
-            candidate = (candidate >= range.upperBound || candidate < range.lowerBound) ? range.lowerBound : candidate + 1
+            candidate =
+                (candidate >= range.upperBound || candidate < range.lowerBound)
+                ? range.lowerBound : candidate + 1
             if used[candidate] == nil {
                 used[candidate] = owner
                 state.cursors.lastAddress[network.id] = candidate
@@ -126,7 +130,8 @@ public enum Allocator {
         }
         let pool = network.ipRange ?? network.subnet
         let held = used.keys.filter { range.contains($0) }.count
-        return .failure(ExhaustedError(message: "network \(network.name) has no free address: \(pool) holds \(held)"))
+        return .failure(
+            ExhaustedError(message: "network \(network.name) has no free address: \(pool) holds \(held)"))
     }
 
     public struct ExhaustedError: Error, Equatable {
@@ -142,7 +147,9 @@ public enum Allocator {
         let range = config.ingressPorts
         var candidate = state.cursors.lastPort ?? (range.lowerBound - 1)
         for _ in 0..<range.count {
-            candidate = candidate >= range.upperBound || candidate < range.lowerBound ? range.lowerBound : candidate + 1
+            candidate =
+                candidate >= range.upperBound || candidate < range.lowerBound
+                ? range.lowerBound : candidate + 1
             if !used.contains("\(proto.rawValue)/\(candidate)") {
                 state.cursors.lastPort = candidate
                 return candidate
@@ -156,7 +163,9 @@ public enum Allocator {
         var used: [String: String] = [:]
         for service in state.services.values where service.id != serviceID {
             for port in service.ports where port.publishMode == .ingress {
-                if let published = port.published { used["\(port.protocol.rawValue)/\(published)"] = service.spec.name }
+                if let published = port.published {
+                    used["\(port.protocol.rawValue)/\(published)"] = service.spec.name
+                }
             }
         }
         return used
@@ -180,7 +189,8 @@ public enum Allocator {
                         throw .conflict("port \(key) is already published by service \(holder)")
                     }
                     if taken.contains(key) {
-                        throw .invalid(field: "ports[\(index)].published", reason: "port \(key) is listed twice")
+                        throw .invalid(
+                            field: "ports[\(index)].published", reason: "port \(key) is listed twice")
                     }
                     taken.insert(key)
                 } else if let kept = previous.first(where: {
@@ -191,7 +201,8 @@ public enum Allocator {
                     resolved.published = published
                     taken.insert("\(port.protocol.rawValue)/\(published)")
                 } else {
-                    guard let chosen = nextPort(&state, protocol: port.protocol, used: taken, config: config) else {
+                    guard let chosen = nextPort(&state, protocol: port.protocol, used: taken, config: config)
+                    else {
                         throw .conflict("no free ingress port in \(config.ingressPorts)")
                     }
                     resolved.published = chosen
@@ -215,9 +226,12 @@ public enum Allocator {
         for serviceID in state.services.keys.sorted() {
             guard var service = state.services[serviceID] else { continue }
             guard service.spec.effectiveEndpointMode == .vip else { continue }
-            for networkID in service.networkIDs where !service.virtualIPs.contains(where: { $0.networkID == networkID }) {
+            for networkID in service.networkIDs
+            where !service.virtualIPs.contains(where: { $0.networkID == networkID }) {
                 guard let network = state.networks[networkID] else { continue }
-                switch nextAddress(&state, network: network, used: &used[networkID, default: [:]], owner: service.spec.name) {
+                switch nextAddress(
+                    &state, network: network, used: &used[networkID, default: [:]], owner: service.spec.name)
+                {
                 case .success(let address):
                     service.virtualIPs.append(VirtualIP(networkID: networkID, address: address))
                 case .failure:
@@ -233,7 +247,9 @@ public enum Allocator {
             for networkID in loadBalancerNetworks(state, nodeID: nodeID).sorted()
             where node.loadBalancerIPs[networkID] == nil {
                 guard let network = state.networks[networkID] else { continue }
-                switch nextAddress(&state, network: network, used: &used[networkID, default: [:]], owner: "lb \(node.name)") {
+                switch nextAddress(
+                    &state, network: network, used: &used[networkID, default: [:]], owner: "lb \(node.name)")
+                {
                 case .success(let address):
                     node.loadBalancerIPs[networkID] = address
                 case .failure(let error):
@@ -244,11 +260,14 @@ public enum Allocator {
         }
 
         for taskID in state.tasks.keys.sorted() {
-            guard var task = state.tasks[taskID], task.desiredState != .shutdown, !task.state.isTerminal else { continue }
+            guard var task = state.tasks[taskID], task.desiredState != .shutdown, !task.state.isTerminal
+            else { continue }
             var failure: String?
             for index in task.endpoints.indices where task.endpoints[index].address == nil {
                 guard let network = state.networks[task.endpoints[index].networkID] else { continue }
-                switch nextAddress(&state, network: network, used: &used[network.id, default: [:]], owner: task.name) {
+                switch nextAddress(
+                    &state, network: network, used: &used[network.id, default: [:]], owner: task.name)
+                {
                 case .success(let address):
                     task.endpoints[index].address = address
                     task.endpoints[index].mac = MACAddress(derivedFrom: address)
@@ -303,7 +322,9 @@ public enum Allocator {
         }
         for (nodeID, node) in state.nodes {
             let needed = loadBalancerNetworks(state, nodeID: nodeID)
-            let keep = node.loadBalancerIPs.filter { needed.contains($0.key) && state.networks[$0.key] != nil }
+            let keep = node.loadBalancerIPs.filter {
+                needed.contains($0.key) && state.networks[$0.key] != nil
+            }
             if keep != node.loadBalancerIPs { state.nodes[nodeID]?.loadBalancerIPs = keep }
         }
     }

@@ -10,7 +10,8 @@ public struct ManagerConfig: Sendable, Equatable {
     public var tickSeconds: Double
 
     public init(
-        allocator: AllocatorConfig = AllocatorConfig(), orchestrator: OrchestratorConfig = OrchestratorConfig(),
+        allocator: AllocatorConfig = AllocatorConfig(),
+        orchestrator: OrchestratorConfig = OrchestratorConfig(),
         feedKeepaliveSeconds: Double = 10, tickSeconds: Double = 1
     ) {
         self.allocator = allocator
@@ -39,7 +40,10 @@ public actor Manager {
     private var heartbeats: [String: Double] = [:]
     private let startedAt: Double
 
-    public init(store: any ClusterStore, config: ManagerConfig = ManagerConfig(), clock: (@Sendable () -> Double)? = nil) {
+    public init(
+        store: any ClusterStore, config: ManagerConfig = ManagerConfig(),
+        clock: (@Sendable () -> Double)? = nil
+    ) {
         self.store = store
         self.config = config
         let clock = clock ?? { Date().timeIntervalSince1970 }
@@ -68,7 +72,8 @@ public actor Manager {
             // Nodes not heard from since the manager started get a full grace period.
             var lastSeen = seen
             for id in state.nodes.keys where lastSeen[id] == nil { lastSeen[id] = startedAt }
-            Orchestrator.reconcile(&state, now: now, lastHeartbeat: lastSeen, config: config, makeID: ObjectID.make)
+            Orchestrator.reconcile(
+                &state, now: now, lastHeartbeat: lastSeen, config: config, makeID: ObjectID.make)
         }
         return revision
     }

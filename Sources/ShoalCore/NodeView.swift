@@ -26,8 +26,10 @@ public enum NodeView {
             objects.append(
                 .task(
                     FeedTask(
-                        id: task.id, name: task.name, serviceID: task.serviceID, serviceName: task.serviceName,
-                        slot: task.slot, desiredState: task.desiredState, spec: task.spec, endpoints: task.endpoints)))
+                        id: task.id, name: task.name, serviceID: task.serviceID,
+                        serviceName: task.serviceName,
+                        slot: task.slot, desiredState: task.desiredState, spec: task.spec,
+                        endpoints: task.endpoints)))
         }
         let networkIDs = networks(state, nodeID: nodeID)
         for networkID in networkIDs {
@@ -40,7 +42,8 @@ public enum NodeView {
                         ingress: network.ingress, loadBalancerIP: node.loadBalancerIPs[network.id])))
         }
         for task in state.tasks.values {
-            guard let endpointState = endpointState(task, state: state), let taskNode = task.nodeID.flatMap({ state.nodes[$0] })
+            guard let endpointState = endpointState(task, state: state),
+                let taskNode = task.nodeID.flatMap({ state.nodes[$0] })
             else { continue }
             for endpoint in task.endpoints where networkIDs.contains(endpoint.networkID) {
                 guard let address = endpoint.address, let mac = endpoint.mac else { continue }
@@ -48,7 +51,8 @@ public enum NodeView {
                     .endpoint(
                         FeedEndpoint(
                             networkID: endpoint.networkID, taskID: task.id, taskName: task.name,
-                            serviceID: task.serviceID, serviceName: task.serviceName, aliases: endpoint.aliases,
+                            serviceID: task.serviceID, serviceName: task.serviceName,
+                            aliases: endpoint.aliases,
                             address: address, mac: mac, nodeID: taskNode.id, nodeAddress: taskNode.address,
                             state: endpointState)))
             }
@@ -58,7 +62,8 @@ public enum NodeView {
                 objects.append(
                     .loadBalancer(
                         FeedLoadBalancer(
-                            networkID: networkID, nodeID: other.id, nodeAddress: other.address, address: address,
+                            networkID: networkID, nodeID: other.id, nodeAddress: other.address,
+                            address: address,
                             mac: MACAddress(derivedFrom: address))))
             }
         }
@@ -83,7 +88,9 @@ public enum NodeView {
     /// An endpoint is in views while its task runs on a ready node: up, or draining once it is being
     /// replaced. Tasks told to stop, or on a DOWN node, leave every view.
     static func endpointState(_ task: ClusterTask, state: ClusterState) -> EndpointState? {
-        guard task.state == .running, let nodeID = task.nodeID, state.nodes[nodeID]?.state == .ready else { return nil }
+        guard task.state == .running, let nodeID = task.nodeID, state.nodes[nodeID]?.state == .ready else {
+            return nil
+        }
         switch task.desiredState {
         case .running: return .up
         case .draining: return .draining

@@ -10,15 +10,21 @@ public enum Operations {
             throw .invalid(field: field, reason: "must be 1 to 63 characters")
         }
         let allowed = name.unicodeScalars.allSatisfy { scalar in
-            scalar.isASCII && (scalar.properties.isAlphabetic || ("0"..."9").contains(scalar) || "-_.".unicodeScalars.contains(scalar))
+            scalar.isASCII
+                && (scalar.properties.isAlphabetic || ("0"..."9").contains(scalar)
+                    || "-_.".unicodeScalars.contains(scalar))
         }
         guard allowed, let first = name.unicodeScalars.first, first != "-", first != ".", first != "_" else {
-            throw .invalid(field: field, reason: "must start with a letter or digit and hold only letters, digits, '-', '_' and '.'")
+            throw .invalid(
+                field: field,
+                reason: "must start with a letter or digit and hold only letters, digits, '-', '_' and '.'")
         }
     }
 
     static func checkVersion(_ given: UInt64?, current: UInt64, what: String) throws(StoreError) {
-        guard let given else { throw .invalid(field: "version", reason: "the query parameter version is required") }
+        guard let given else {
+            throw .invalid(field: "version", reason: "the query parameter version is required")
+        }
         guard given == current else {
             throw .conflict("\(what) is at version \(current), the update was made against version \(given)")
         }
@@ -27,7 +33,9 @@ public enum Operations {
     // MARK: cluster
 
     /// Creates the ingress network at first start.
-    public static func initCluster(_ state: inout ClusterState, id: String, config: AllocatorConfig) throws(StoreError) {
+    public static func initCluster(_ state: inout ClusterState, id: String, config: AllocatorConfig)
+        throws(StoreError)
+    {
         guard state.ingressNetwork == nil else { return }
         let network = try Allocator.makeNetwork(
             id: id, spec: NetworkSpec(name: "ingress"), ingress: true, state: &state, config: config)
@@ -44,19 +52,28 @@ public enum Operations {
             throw .conflict("a network named \(spec.name) exists")
         }
         if let subnet = spec.subnet {
-            guard subnet.prefixLength <= 30 else { throw .invalid(field: "subnet", reason: "prefix must be /30 or larger") }
+            guard subnet.prefixLength <= 30 else {
+                throw .invalid(field: "subnet", reason: "prefix must be /30 or larger")
+            }
             guard subnet.address == subnet.network else {
-                throw .invalid(field: "subnet", reason: "\(subnet) has host bits set; did you mean \(subnet.network)/\(subnet.prefixLength)?")
+                throw .invalid(
+                    field: "subnet",
+                    reason:
+                        "\(subnet) has host bits set; did you mean \(subnet.network)/\(subnet.prefixLength)?")
             }
         }
         if let gateway = spec.gateway {
-            guard let subnet = spec.subnet else { throw .invalid(field: "gateway", reason: "needs an explicit subnet") }
+            guard let subnet = spec.subnet else {
+                throw .invalid(field: "gateway", reason: "needs an explicit subnet")
+            }
             guard subnet.contains(gateway), gateway != subnet.network, gateway != subnet.broadcast else {
                 throw .invalid(field: "gateway", reason: "\(gateway) is not a host address of \(subnet)")
             }
         }
         if let range = spec.ipRange {
-            guard let subnet = spec.subnet else { throw .invalid(field: "ipRange", reason: "needs an explicit subnet") }
+            guard let subnet = spec.subnet else {
+                throw .invalid(field: "ipRange", reason: "needs an explicit subnet")
+            }
             guard subnet.contains(range.network), subnet.contains(range.broadcast) else {
                 throw .invalid(field: "ipRange", reason: "\(range) is not inside \(subnet)")
             }
@@ -64,7 +81,8 @@ public enum Operations {
         if let mtu = spec.mtu, !(576...9000).contains(mtu) {
             throw .invalid(field: "mtu", reason: "must be between 576 and 9000")
         }
-        let network = try Allocator.makeNetwork(id: id, spec: spec, ingress: false, state: &state, config: config)
+        let network = try Allocator.makeNetwork(
+            id: id, spec: spec, ingress: false, state: &state, config: config)
         state.networks[network.id] = network
         return network
     }
@@ -120,7 +138,8 @@ public enum Operations {
         if spec.command.isEmpty || spec.command[0].isEmpty {
             throw .invalid(field: "command", reason: "must name a program to run")
         }
-        for (index, entry) in (spec.env ?? []).enumerated() where !entry.contains("=") || entry.hasPrefix("=") {
+        for (index, entry) in (spec.env ?? []).enumerated() where !entry.contains("=") || entry.hasPrefix("=")
+        {
             throw .invalid(field: "env[\(index)]", reason: "must look like NAME=value")
         }
         var networkIDs: [String] = []
@@ -129,10 +148,13 @@ public enum Operations {
                 throw .invalid(field: "networks[\(index)].target", reason: "no network \(attachment.target)")
             }
             if network.ingress {
-                throw .invalid(field: "networks[\(index)].target", reason: "the ingress network is joined through published ports")
+                throw .invalid(
+                    field: "networks[\(index)].target",
+                    reason: "the ingress network is joined through published ports")
             }
             if networkIDs.contains(network.id) {
-                throw .invalid(field: "networks[\(index)].target", reason: "network \(network.name) is listed twice")
+                throw .invalid(
+                    field: "networks[\(index)].target", reason: "network \(network.name) is listed twice")
             }
             for (aliasIndex, alias) in (attachment.aliases ?? []).enumerated() {
                 try checkName(alias, field: "networks[\(index)].aliases[\(aliasIndex)]")
@@ -141,7 +163,9 @@ public enum Operations {
         }
         for (index, port) in (spec.ports ?? []).enumerated() {
             if port.target == 0 { throw .invalid(field: "ports[\(index)].target", reason: "must be 1-65535") }
-            if port.published == 0 { throw .invalid(field: "ports[\(index)].published", reason: "must be 1-65535") }
+            if port.published == 0 {
+                throw .invalid(field: "ports[\(index)].published", reason: "must be 1-65535")
+            }
             if port.publishMode == .ingress && spec.effectiveEndpointMode == .dnsrr {
                 throw .invalid(
                     field: "ports[\(index)].publishMode",
@@ -149,17 +173,27 @@ public enum Operations {
             }
         }
         if let policy = spec.updatePolicy {
-            if policy.parallelism < 0 { throw .invalid(field: "updatePolicy.parallelism", reason: "must be 0 or more") }
+            if policy.parallelism < 0 {
+                throw .invalid(field: "updatePolicy.parallelism", reason: "must be 0 or more")
+            }
             if policy.delaySeconds < 0 || !policy.delaySeconds.isFinite {
                 throw .invalid(field: "updatePolicy.delaySeconds", reason: "must be 0 or more")
             }
         }
         if let check = spec.healthCheck {
-            if check.command.isEmpty { throw .invalid(field: "healthCheck.command", reason: "must not be empty") }
-            for (field, value) in [("intervalSeconds", check.intervalSeconds), ("timeoutSeconds", check.timeoutSeconds)] {
-                if let value, !(value > 0) { throw .invalid(field: "healthCheck.\(field)", reason: "must be more than 0") }
+            if check.command.isEmpty {
+                throw .invalid(field: "healthCheck.command", reason: "must not be empty")
             }
-            if let retries = check.retries, retries < 0 { throw .invalid(field: "healthCheck.retries", reason: "must be 0 or more") }
+            for (field, value) in [
+                ("intervalSeconds", check.intervalSeconds), ("timeoutSeconds", check.timeoutSeconds),
+            ] {
+                if let value, !(value > 0) {
+                    throw .invalid(field: "healthCheck.\(field)", reason: "must be more than 0")
+                }
+            }
+            if let retries = check.retries, retries < 0 {
+                throw .invalid(field: "healthCheck.retries", reason: "must be 0 or more")
+            }
         }
         if !spec.ingressPorts.isEmpty, let ingress = state.ingressNetwork { networkIDs.append(ingress.id) }
         return networkIDs
@@ -172,7 +206,8 @@ public enum Operations {
         if state.services.values.contains(where: { $0.spec.name == spec.name }) {
             throw .conflict("a service named \(spec.name) exists")
         }
-        let ports = try Allocator.resolvePorts(spec.ports ?? [], serviceID: id, state: &state, config: config, previous: [])
+        let ports = try Allocator.resolvePorts(
+            spec.ports ?? [], serviceID: id, state: &state, config: config, previous: [])
         let service = Service(id: id, status: "created", spec: spec, networkIDs: networkIDs, ports: ports)
         state.services[id] = service
         return service
@@ -180,11 +215,14 @@ public enum Operations {
 
     /// Scaling alone changes no task; any other change bumps the generation and starts a rolling update.
     public static func updateService(
-        _ nameOrID: String, version: UInt64?, spec: ServiceSpec, state: inout ClusterState, config: AllocatorConfig
+        _ nameOrID: String, version: UInt64?, spec: ServiceSpec, state: inout ClusterState,
+        config: AllocatorConfig
     ) throws(StoreError) -> Service {
         guard var service = state.service(named: nameOrID) else { throw .notFound("no service \(nameOrID)") }
         try checkVersion(version, current: service.version, what: "service \(service.spec.name)")
-        if spec.name != service.spec.name { throw .invalid(field: "name", reason: "a service cannot be renamed") }
+        if spec.name != service.spec.name {
+            throw .invalid(field: "name", reason: "a service cannot be renamed")
+        }
         if spec.effectiveMode != service.spec.effectiveMode {
             throw .invalid(field: "mode", reason: "cannot change from \(service.spec.effectiveMode.rawValue)")
         }
@@ -199,7 +237,8 @@ public enum Operations {
         service.ports = ports
         if changesTasks {
             service.generation += 1
-            service.update = UpdateStatus(state: .updating, message: "update to generation \(service.generation) started")
+            service.update = UpdateStatus(
+                state: .updating, message: "update to generation \(service.generation) started")
         }
         state.services[service.id] = service
         return service
@@ -213,7 +252,8 @@ public enum Operations {
     // MARK: nodes
 
     /// A node joins, or rejoins under the same name (its id stays).
-    public static func registerNode(_ registration: NodeRegistration, id: String, state: inout ClusterState) throws(StoreError)
+    public static func registerNode(_ registration: NodeRegistration, id: String, state: inout ClusterState)
+        throws(StoreError)
         -> Node
     {
         try checkName(registration.name)
@@ -244,10 +284,13 @@ public enum Operations {
     }
 
     /// A ready node must be forced out; its tasks are given up and their addresses come back.
-    public static func removeNode(_ nameOrID: String, force: Bool, state: inout ClusterState) throws(StoreError) {
+    public static func removeNode(_ nameOrID: String, force: Bool, state: inout ClusterState)
+        throws(StoreError)
+    {
         guard let node = state.node(named: nameOrID) else { throw .notFound("no node \(nameOrID)") }
         if node.state == .ready && !force {
-            throw .conflict("node \(node.name) is ready; drain it and stop its agent, or remove it with force=true")
+            throw .conflict(
+                "node \(node.name) is ready; drain it and stop its agent, or remove it with force=true")
         }
         state.nodes[node.id] = nil
         for (id, task) in state.tasks where task.nodeID == node.id && !task.state.isTerminal {
@@ -280,7 +323,9 @@ public enum Operations {
         }
         guard state.nodes[report.nodeID] != nil else { throw .notFound("no node \(report.nodeID)") }
         if report.state.rank < TaskState.starting.rank {
-            throw .invalid(field: "state", reason: "agents report starting, running, complete, failed, shutdown or rejected")
+            throw .invalid(
+                field: "state",
+                reason: "agents report starting, running, complete, failed, shutdown or rejected")
         }
         if task.state.isTerminal || report.state.rank < task.state.rank { return task }
         task.state = report.state

@@ -10,7 +10,9 @@ public struct OrchestratorConfig: Sendable, Equatable {
     /// Stopped tasks kept per slot for `tasks` listings.
     public var taskHistory: Int
 
-    public init(heartbeatPeriod: Double = 5, missedHeartbeats: Int = 3, drainSeconds: Double = 2, taskHistory: Int = 2) {
+    public init(
+        heartbeatPeriod: Double = 5, missedHeartbeats: Int = 3, drainSeconds: Double = 2, taskHistory: Int = 2
+    ) {
         self.heartbeatPeriod = heartbeatPeriod
         self.missedHeartbeats = missedHeartbeats
         self.drainSeconds = drainSeconds
@@ -74,7 +76,9 @@ public enum Orchestrator {
 
     static func eligible(_ node: Node) -> Bool { node.state == .ready && node.availability == .active }
 
-    static func reconcileService(_ state: inout ClusterState, serviceID: String, now: Double, makeID: () -> String) {
+    static func reconcileService(
+        _ state: inout ClusterState, serviceID: String, now: Double, makeID: () -> String
+    ) {
         guard var service = state.services[serviceID] else { return }
         let policy = service.spec.effectiveUpdatePolicy
         // A task that ended while it should run is replaced (restart policy "any", as Swarm's default).
@@ -124,7 +128,8 @@ public enum Orchestrator {
                     inProgress += 1
                     continue
                 }
-                let task = makeTask(state, service: service, slot: place.slot, nodeID: place.nodeID, id: makeID())
+                let task = makeTask(
+                    state, service: service, slot: place.slot, nodeID: place.nodeID, id: makeID())
                 state.tasks[task.id] = task
                 inProgress += 1
                 continue
@@ -159,18 +164,23 @@ public enum Orchestrator {
             {
                 let size = policy.parallelism > 0 ? policy.parallelism : outdated.count
                 for key in outdated.prefix(size) {
-                    guard let place = wanted[key], let old = byKey[key]?.first(where: { $0.desiredState == .running })
+                    guard let place = wanted[key],
+                        let old = byKey[key]?.first(where: { $0.desiredState == .running })
                     else { continue }
                     switch policy.order {
                     case .stopFirst:
-                        drain(&state, taskID: old.id, now: now, reason: "updating to generation \(service.generation)")
+                        drain(
+                            &state, taskID: old.id, now: now,
+                            reason: "updating to generation \(service.generation)")
                     case .startFirst:
-                        let task = makeTask(state, service: service, slot: place.slot, nodeID: place.nodeID, id: makeID())
+                        let task = makeTask(
+                            state, service: service, slot: place.slot, nodeID: place.nodeID, id: makeID())
                         state.tasks[task.id] = task
                     }
                 }
                 update.batchInFlight = true
-                update.message = "updating: \(outdated.count - min(size, outdated.count)) tasks left after this batch"
+                update.message =
+                    "updating: \(outdated.count - min(size, outdated.count)) tasks left after this batch"
             }
             service.update = update
             state.services[serviceID] = service
@@ -184,7 +194,9 @@ public enum Orchestrator {
         state.tasks[taskID]?.status = "draining: \(reason)"
     }
 
-    static func makeTask(_ state: ClusterState, service: Service, slot: Int, nodeID: String?, id: String) -> ClusterTask {
+    static func makeTask(_ state: ClusterState, service: Service, slot: Int, nodeID: String?, id: String)
+        -> ClusterTask
+    {
         let spec = service.spec
         let endpoints = service.networkIDs.compactMap { networkID -> TaskEndpoint? in
             guard let network = state.networks[networkID] else { return nil }
@@ -205,7 +217,8 @@ public enum Orchestrator {
     // MARK: stopping
 
     static func stopOrphans(_ state: inout ClusterState) {
-        for (id, task) in state.tasks where state.services[task.serviceID] == nil && task.desiredState != .shutdown {
+        for (id, task) in state.tasks
+        where state.services[task.serviceID] == nil && task.desiredState != .shutdown {
             state.tasks[id]?.desiredState = .shutdown
             state.tasks[id]?.status = "service \(task.serviceName) was removed"
         }
@@ -223,7 +236,9 @@ public enum Orchestrator {
                     state.tasks[id]?.desiredState = .shutdown
                 }
             }
-            if state.tasks[id]?.desiredState == .shutdown && (unplaced || task.state.rank < TaskState.assigned.rank) {
+            if state.tasks[id]?.desiredState == .shutdown
+                && (unplaced || task.state.rank < TaskState.assigned.rank)
+            {
                 state.tasks[id]?.state = .shutdown
             }
         }
@@ -241,12 +256,17 @@ public enum Orchestrator {
             perService[task.serviceID, default: [:]][nodeID, default: 0] += 1
             perNode[nodeID, default: 0] += 1
             for port in task.spec.hostPorts {
-                hostPorts[nodeID, default: []].insert("\(port.protocol.rawValue)/\(port.published ?? port.target)")
+                hostPorts[nodeID, default: []].insert(
+                    "\(port.protocol.rawValue)/\(port.published ?? port.target)")
             }
         }
-        let nodes = state.nodes.values.filter(eligible).sorted { $0.name < $1.name || ($0.name == $1.name && $0.id < $1.id) }
+        let nodes = state.nodes.values.filter(eligible).sorted {
+            $0.name < $1.name || ($0.name == $1.name && $0.id < $1.id)
+        }
         for id in state.tasks.keys.sorted() {
-            guard var task = state.tasks[id], task.state == .pending, task.desiredState == .running else { continue }
+            guard var task = state.tasks[id], task.state == .pending, task.desiredState == .running else {
+                continue
+            }
             if let nodeID = task.nodeID {
                 // Global tasks come with their node.
                 task.state = .assigned
@@ -254,7 +274,8 @@ public enum Orchestrator {
                 state.tasks[id] = task
                 continue
             }
-            let wantedPorts = Set(task.spec.hostPorts.map { "\($0.protocol.rawValue)/\($0.published ?? $0.target)" })
+            let wantedPorts = Set(
+                task.spec.hostPorts.map { "\($0.protocol.rawValue)/\($0.published ?? $0.target)" })
             // A node needs its load-balancer address on every network of the task.
             let candidates = nodes.filter { node in
                 hostPorts[node.id, default: []].isDisjoint(with: wantedPorts)
@@ -316,9 +337,11 @@ public enum Orchestrator {
             task.endpoints.contains { $0.address == nil } || task.state == .pending || task.state == .new
         }) {
             message += "; \(blocked.status)"
-        } else if missingVIP, let network = service.networkIDs.compactMap({ state.networks[$0] }).first(where: { net in
-            !service.virtualIPs.contains { $0.networkID == net.id }
-        }) {
+        } else if missingVIP,
+            let network = service.networkIDs.compactMap({ state.networks[$0] }).first(where: { net in
+                !service.virtualIPs.contains { $0.networkID == net.id }
+            })
+        {
             let pool = network.ipRange ?? network.subnet
             let held = Allocator.usedAddresses(state, network: network).count
             message += "; network \(network.name) has no free address: \(pool) holds \(held)"

@@ -47,8 +47,10 @@ public actor SQLiteStore: ClusterStore {
                     let body: Data = row["body"]
                     try state.set(kind, id: row["id"], json: Array(body))
                 }
-                let revision = try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'revision'") ?? 0
-                let compacted = try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'compacted'") ?? 0
+                let revision =
+                    try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'revision'") ?? 0
+                let compacted =
+                    try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'compacted'") ?? 0
                 return (state, UInt64(revision), UInt64(compacted))
             }
             (state, revision, compactedThrough) = loaded
@@ -85,7 +87,8 @@ public actor SQLiteStore: ClusterStore {
                     try db.execute(
                         sql: "INSERT INTO changes (revision, kind, id, before, after) VALUES (?, ?, ?, ?, ?)",
                         arguments: [
-                            Int64(newRevision), change.kind.rawValue, change.id, change.before.map { Data($0) },
+                            Int64(newRevision), change.kind.rawValue, change.id,
+                            change.before.map { Data($0) },
                             change.after.map { Data($0) },
                         ])
                 }
@@ -111,7 +114,9 @@ public actor SQLiteStore: ClusterStore {
         do {
             return try database.read { db in
                 try Row.fetchAll(
-                    db, sql: "SELECT revision, kind, id, before, after FROM changes WHERE revision > ? ORDER BY rowid",
+                    db,
+                    sql:
+                        "SELECT revision, kind, id, before, after FROM changes WHERE revision > ? ORDER BY rowid",
                     arguments: [Int64(since)]
                 ).map { row in
                     let kindName: String = row["kind"]
@@ -122,7 +127,8 @@ public actor SQLiteStore: ClusterStore {
                     let before: Data? = row["before"]
                     let after: Data? = row["after"]
                     return ObjectChange(
-                        revision: UInt64(revision), kind: kind, id: row["id"], before: before.map { Array($0) },
+                        revision: UInt64(revision), kind: kind, id: row["id"],
+                        before: before.map { Array($0) },
                         after: after.map { Array($0) })
                 }
             }
@@ -160,6 +166,7 @@ public actor SQLiteStore: ClusterStore {
     private static func drop(through revision: UInt64, in db: Database) throws {
         try db.execute(sql: "DELETE FROM changes WHERE revision <= ?", arguments: [Int64(revision)])
         try db.execute(
-            sql: "INSERT OR REPLACE INTO meta (key, value) VALUES ('compacted', ?)", arguments: [Int64(revision)])
+            sql: "INSERT OR REPLACE INTO meta (key, value) VALUES ('compacted', ?)",
+            arguments: [Int64(revision)])
     }
 }

@@ -80,7 +80,8 @@ extension ClusterState {
         case .network: networks[id] = try json.map { try StoreCoding.decode(Network.self, $0) }
         case .service: services[id] = try json.map { try StoreCoding.decode(Service.self, $0) }
         case .task: tasks[id] = try json.map { try StoreCoding.decode(ClusterTask.self, $0) }
-        case .cursors: cursors = try json.map { try StoreCoding.decode(AllocatorCursors.self, $0) } ?? AllocatorCursors()
+        case .cursors:
+            cursors = try json.map { try StoreCoding.decode(AllocatorCursors.self, $0) } ?? AllocatorCursors()
         }
     }
 
@@ -96,7 +97,8 @@ extension ClusterState {
                     if let oldValue {
                         changes.append(
                             ObjectChange(
-                                revision: revision, kind: kind, id: id, before: try StoreCoding.encode(oldValue),
+                                revision: revision, kind: kind, id: id,
+                                before: try StoreCoding.encode(oldValue),
                                 after: nil))
                     }
                     continue
@@ -106,7 +108,8 @@ extension ClusterState {
                 after[id] = newValue
                 changes.append(
                     ObjectChange(
-                        revision: revision, kind: kind, id: id, before: try oldValue.map { try StoreCoding.encode($0) },
+                        revision: revision, kind: kind, id: id,
+                        before: try oldValue.map { try StoreCoding.encode($0) },
                         after: try StoreCoding.encode(newValue)))
             }
         }
@@ -118,7 +121,8 @@ extension ClusterState {
             cursors.version = revision
             changes.append(
                 ObjectChange(
-                    revision: revision, kind: .cursors, id: cursors.id, before: try StoreCoding.encode(old.cursors),
+                    revision: revision, kind: .cursors, id: cursors.id,
+                    before: try StoreCoding.encode(old.cursors),
                     after: try StoreCoding.encode(cursors)))
         }
         return changes

@@ -10,7 +10,8 @@ public struct FeedTask: Codable, Equatable, Sendable {
     public var endpoints: [TaskEndpoint]
 
     public init(
-        id: String, name: String, serviceID: String, serviceName: String, slot: Int, desiredState: DesiredState,
+        id: String, name: String, serviceID: String, serviceName: String, slot: Int,
+        desiredState: DesiredState,
         spec: TaskSpec, endpoints: [TaskEndpoint]
     ) {
         self.id = id
@@ -102,7 +103,9 @@ public struct FeedLoadBalancer: Codable, Equatable, Sendable {
     public var address: IPv4Address
     public var mac: MACAddress
 
-    public init(networkID: String, nodeID: String, nodeAddress: IPv4Address, address: IPv4Address, mac: MACAddress) {
+    public init(
+        networkID: String, nodeID: String, nodeAddress: IPv4Address, address: IPv4Address, mac: MACAddress
+    ) {
         self.networkID = networkID
         self.nodeID = nodeID
         self.nodeAddress = nodeAddress
@@ -123,7 +126,8 @@ public struct FeedService: Codable, Equatable, Sendable {
     public var ports: [PortConfig]
 
     public init(
-        networkID: String, serviceID: String, serviceName: String, aliases: [String], endpointMode: EndpointMode,
+        networkID: String, serviceID: String, serviceName: String, aliases: [String],
+        endpointMode: EndpointMode,
         virtualIP: IPv4Address?, ports: [PortConfig]
     ) {
         self.networkID = networkID
@@ -241,7 +245,9 @@ public struct FeedMessage: Codable, Equatable, Sendable {
         FeedMessage(type: .incremental, from: from, to: to, changes: changes)
     }
 
-    public static func keepalive(revision: UInt64) -> FeedMessage { FeedMessage(type: .keepalive, revision: revision) }
+    public static func keepalive(revision: UInt64) -> FeedMessage {
+        FeedMessage(type: .keepalive, revision: revision)
+    }
 }
 
 /// The agent's side of the feed: a view kept up to date from messages, noticing gaps.
@@ -261,12 +267,15 @@ public struct FeedView: Equatable, Sendable {
     public mutating func apply(_ message: FeedMessage) -> Outcome {
         switch message.type {
         case .complete:
-            objects = Dictionary((message.objects ?? []).map { ($0.key, $0) }, uniquingKeysWith: { _, last in last })
+            objects = Dictionary(
+                (message.objects ?? []).map { ($0.key, $0) }, uniquingKeysWith: { _, last in last })
             revision = message.revision
             return .applied
         case .incremental:
             let from = message.from ?? 0
-            guard let current = revision, current == from else { return .gap(expected: revision ?? 0, got: from) }
+            guard let current = revision, current == from else {
+                return .gap(expected: revision ?? 0, got: from)
+            }
             for change in message.changes ?? [] {
                 switch change.op {
                 case .upsert: objects[change.key] = change.object

@@ -55,7 +55,8 @@ public struct PortConfig: Codable, Equatable, Hashable, Sendable {
         }
         guard let target = try port(.target) else {
             throw DecodingError.keyNotFound(
-                CodingKeys.target, DecodingError.Context(codingPath: container.codingPath, debugDescription: "required"))
+                CodingKeys.target,
+                DecodingError.Context(codingPath: container.codingPath, debugDescription: "required"))
         }
         self.target = target
         published = try port(.published)
@@ -69,7 +70,9 @@ public struct HealthCheck: Codable, Equatable, Sendable {
     public var timeoutSeconds: Double?
     public var retries: Int?
 
-    public init(command: [String], intervalSeconds: Double? = nil, timeoutSeconds: Double? = nil, retries: Int? = nil) {
+    public init(
+        command: [String], intervalSeconds: Double? = nil, timeoutSeconds: Double? = nil, retries: Int? = nil
+    ) {
         self.command = command
         self.intervalSeconds = intervalSeconds
         self.timeoutSeconds = timeoutSeconds
@@ -135,7 +138,8 @@ public struct ServiceSpec: Codable, Equatable, Sendable {
     public var updatePolicy: UpdatePolicy?
 
     public init(
-        name: String, mode: ServiceModeKind? = nil, replicas: Int? = nil, command: [String], env: [String]? = nil,
+        name: String, mode: ServiceModeKind? = nil, replicas: Int? = nil, command: [String],
+        env: [String]? = nil,
         networks: [NetworkAttachment]? = nil, endpointMode: EndpointMode? = nil, ports: [PortConfig]? = nil,
         healthCheck: HealthCheck? = nil, updatePolicy: UpdatePolicy? = nil
     ) {
@@ -206,7 +210,8 @@ public struct Service: Codable, Equatable, Sendable, Identifiable {
 
     public init(
         id: String, version: UInt64 = 0, status: String = "", spec: ServiceSpec, generation: Int = 1,
-        networkIDs: [String] = [], ports: [PortConfig] = [], virtualIPs: [VirtualIP] = [], update: UpdateStatus? = nil
+        networkIDs: [String] = [], ports: [PortConfig] = [], virtualIPs: [VirtualIP] = [],
+        update: UpdateStatus? = nil
     ) {
         self.id = id
         self.version = version

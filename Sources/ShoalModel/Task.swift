@@ -69,7 +69,9 @@ public struct TaskSpec: Codable, Equatable, Sendable {
     /// Ports published in host mode: only the task's node listens.
     public var hostPorts: [PortConfig]
 
-    public init(command: [String], env: [String] = [], healthCheck: HealthCheck? = nil, hostPorts: [PortConfig] = []) {
+    public init(
+        command: [String], env: [String] = [], healthCheck: HealthCheck? = nil, hostPorts: [PortConfig] = []
+    ) {
         self.command = command
         self.env = env
         self.healthCheck = healthCheck
@@ -97,7 +99,8 @@ public struct ClusterTask: Codable, Equatable, Sendable, Identifiable {
     public var endpoints: [TaskEndpoint]
 
     public init(
-        id: String, version: UInt64 = 0, status: String = "", name: String, serviceID: String, serviceName: String,
+        id: String, version: UInt64 = 0, status: String = "", name: String, serviceID: String,
+        serviceName: String,
         slot: Int, nodeID: String? = nil, generation: Int, desiredState: DesiredState = .running,
         state: TaskState = .new, drainingSince: Double? = nil, spec: TaskSpec, endpoints: [TaskEndpoint]
     ) {

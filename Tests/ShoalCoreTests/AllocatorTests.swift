@@ -58,7 +58,9 @@ import Testing
         let h = try await Harness.make()
         let node = try await h.addNode("n1", address: "192.168.0.1")
         try await h.network(NetworkSpec(name: "net", subnet: cidr("10.5.0.0/24")))
-        try await h.service(ServiceSpec(name: "web", replicas: 2, command: ["x"], networks: [NetworkAttachment(target: "net")]))
+        try await h.service(
+            ServiceSpec(
+                name: "web", replicas: 2, command: ["x"], networks: [NetworkAttachment(target: "net")]))
         try await h.settle(alive: [node.id])
         var state = await h.state
         let net = try #require(state.network(named: "net"))
@@ -75,7 +77,8 @@ import Testing
         try await h.manager.apply { state in try Operations.removeTask(first.id, state: &state) }
         state = await h.state
         #expect(state.tasks[first.id]?.endpoints[0].address != nil)
-        let replacement = try #require(state.tasks(of: "web").first { $0.id != first.id && $0.slot == first.slot })
+        let replacement = try #require(
+            state.tasks(of: "web").first { $0.id != first.id && $0.slot == first.slot })
         #expect(replacement.endpoints[0].address?.description == "10.5.0.6")
         try await h.settle(alive: [node.id])
         state = await h.state
@@ -89,7 +92,8 @@ import Testing
         try await h.network(NetworkSpec(name: "web-net", subnet: cidr("10.0.5.0/24")))
         // 254 usable: gateway, VIP and the node's load balancer leave 251 for tasks.
         try await h.service(
-            ServiceSpec(name: "web", replicas: 252, command: ["x"], networks: [NetworkAttachment(target: "web-net")]))
+            ServiceSpec(
+                name: "web", replicas: 252, command: ["x"], networks: [NetworkAttachment(target: "web-net")]))
         try await h.settle(alive: [node.id], rounds: 3)
         var state = await h.state
         let message = "network web-net has no free address: 10.0.5.0/24 holds 254"
@@ -104,7 +108,9 @@ import Testing
         try await h.settle(alive: [node.id], step: 1)
         state = await h.state
         #expect(state.running("web").count == 251)
-        #expect(state.tasks(of: "web").filter { $0.desiredState == .running && $0.endpoints[0].address == nil }.isEmpty)
+        #expect(
+            state.tasks(of: "web").filter { $0.desiredState == .running && $0.endpoints[0].address == nil }
+                .isEmpty)
         #expect(state.service(named: "web")?.status == "251/251 tasks running")
     }
 
@@ -115,22 +121,30 @@ import Testing
         #expect(web.ports.first?.published == 8080)
         #expect(web.networkIDs == [await h.state.ingressNetwork?.id].compactMap { $0 })
         await #expect(throws: StoreError.conflict("port tcp/8080 is already published by service web")) {
-            try await h.service(ServiceSpec(name: "api", command: ["x"], ports: [PortConfig(target: 81, published: 8080)]))
+            try await h.service(
+                ServiceSpec(name: "api", command: ["x"], ports: [PortConfig(target: 81, published: 8080)]))
         }
         // The same number over UDP is another port.
         let dns = try await h.service(
-            ServiceSpec(name: "dns", command: ["x"], ports: [PortConfig(protocol: .udp, target: 53, published: 8080)]))
+            ServiceSpec(
+                name: "dns", command: ["x"], ports: [PortConfig(protocol: .udp, target: 53, published: 8080)])
+        )
         #expect(dns.ports.first?.published == 8080)
-        let auto1 = try await h.service(ServiceSpec(name: "a1", command: ["x"], ports: [PortConfig(target: 80)]))
-        let auto2 = try await h.service(ServiceSpec(name: "a2", command: ["x"], ports: [PortConfig(target: 80)]))
+        let auto1 = try await h.service(
+            ServiceSpec(name: "a1", command: ["x"], ports: [PortConfig(target: 80)]))
+        let auto2 = try await h.service(
+            ServiceSpec(name: "a2", command: ["x"], ports: [PortConfig(target: 80)]))
         #expect(auto1.ports.first?.published == 30000)
         #expect(auto2.ports.first?.published == 30001)
         await #expect(throws: StoreError.self) {
             try await h.service(
-                ServiceSpec(name: "rr", command: ["x"], endpointMode: .dnsrr, ports: [PortConfig(target: 80)]))
+                ServiceSpec(name: "rr", command: ["x"], endpointMode: .dnsrr, ports: [PortConfig(target: 80)])
+            )
         }
         do {
-            try await h.service(ServiceSpec(name: "rr", command: ["x"], endpointMode: .dnsrr, ports: [PortConfig(target: 80)]))
+            try await h.service(
+                ServiceSpec(name: "rr", command: ["x"], endpointMode: .dnsrr, ports: [PortConfig(target: 80)])
+            )
         } catch let StoreError.invalid(field, reason) {
             #expect(field == "ports[0].publishMode")
             #expect(reason.contains("dnsrr"))
@@ -138,7 +152,8 @@ import Testing
         // dnsrr with a host-mode port is fine, and gets no VIP.
         let rr = try await h.service(
             ServiceSpec(
-                name: "rr", command: ["x"], endpointMode: .dnsrr, ports: [PortConfig(target: 80, publishMode: .host)]))
+                name: "rr", command: ["x"], endpointMode: .dnsrr,
+                ports: [PortConfig(target: 80, publishMode: .host)]))
         #expect(await h.state.services[rr.id]?.virtualIPs.isEmpty == true)
         // An update keeps an automatic port.
         let updated = try await h.update("a1") { $0.env = ["A=1"] }

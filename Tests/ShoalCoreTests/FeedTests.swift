@@ -26,9 +26,13 @@ struct FeedReader {
     func cluster() async throws -> (Harness, [String]) {
         let h = try await Harness.make()
         var nodes: [String] = []
-        for index in 1...2 { nodes.append(try await h.addNode("n\(index)", address: "192.168.0.\(index)").id) }
+        for index in 1...2 {
+            nodes.append(try await h.addNode("n\(index)", address: "192.168.0.\(index)").id)
+        }
         try await h.network(NetworkSpec(name: "net"))
-        try await h.service(ServiceSpec(name: "web", replicas: 2, command: ["x"], networks: [NetworkAttachment(target: "net")]))
+        try await h.service(
+            ServiceSpec(
+                name: "web", replicas: 2, command: ["x"], networks: [NetworkAttachment(target: "net")]))
         try await h.settle(alive: nodes)
         return (h, nodes)
     }
@@ -95,7 +99,9 @@ struct FeedReader {
             _ = view.apply(try #require(await reader.next()))
         }
         let old = try #require(view.revision)
-        try await h.service(ServiceSpec(name: "api", replicas: 2, command: ["x"], networks: [NetworkAttachment(target: "net")]))
+        try await h.service(
+            ServiceSpec(
+                name: "api", replicas: 2, command: ["x"], networks: [NetworkAttachment(target: "net")]))
         try await h.settle(alive: nodes)
         var reader = FeedReader(try await h.manager.feed(nodeID: nodes[0], since: old))
         let message = try #require(await reader.next())
@@ -104,14 +110,21 @@ struct FeedReader {
         let state = await h.state
         #expect(view.apply(message) == .applied)
         #expect(view.objects == NodeView.compute(state, nodeID: nodes[0]))
-        #expect(view.objects.keys.contains { $0.hasPrefix("service/") && view.objects[$0].map { if case .service(let s) = $0 { s.serviceName == "api" } else { false } } == true })
+        #expect(
+            view.objects.keys.contains {
+                $0.hasPrefix("service/")
+                    && view.objects[$0].map {
+                        if case .service(let s) = $0 { s.serviceName == "api" } else { false }
+                    } == true
+            })
     }
 
     @Test func sinceOlderThanTheLogOrFromTheFutureGivesAComplete() async throws {
         let (h, nodes) = try await cluster()
         let revision = await h.manager.store.current().revision
         try await h.manager.store.compact(keepingLast: 0)
-        try await h.service(ServiceSpec(name: "api", command: ["x"], networks: [NetworkAttachment(target: "net")]))
+        try await h.service(
+            ServiceSpec(name: "api", command: ["x"], networks: [NetworkAttachment(target: "net")]))
         var reader = FeedReader(try await h.manager.feed(nodeID: nodes[0], since: revision - 1))
         let message = try #require(await reader.next())
         #expect(message.type == .complete)
@@ -132,7 +145,9 @@ struct FeedReader {
 
     @Test func aNodeJoiningLateGetsEveryEndpointOfItsNetworks() async throws {
         let (h, nodes) = try await cluster()
-        try await h.service(ServiceSpec(name: "mon", mode: .global, command: ["x"], networks: [NetworkAttachment(target: "net")]))
+        try await h.service(
+            ServiceSpec(
+                name: "mon", mode: .global, command: ["x"], networks: [NetworkAttachment(target: "net")]))
         try await h.settle(alive: nodes)
         let late = try await h.addNode("n3", address: "192.168.0.3").id
         try await h.settle(alive: nodes + [late])
@@ -141,24 +156,34 @@ struct FeedReader {
         #expect(view.apply(try #require(await reader.next())) == .applied)
         let state = await h.state
         let net = try #require(state.network(named: "net"))
-        let endpoints = view.objects.values.compactMap { if case .endpoint(let e) = $0, e.networkID == net.id { e } else { nil } }
+        let endpoints = view.objects.values.compactMap {
+            if case .endpoint(let e) = $0, e.networkID == net.id { e } else { nil }
+        }
         // web x2 on n1/n2, mon x3 on every node.
         #expect(endpoints.count == 5)
         #expect(Set(endpoints.map(\.nodeID)) == Set(nodes + [late]))
-        let lbs = view.objects.values.compactMap { if case .loadBalancer(let lb) = $0, lb.networkID == net.id { lb } else { nil } }
+        let lbs = view.objects.values.compactMap {
+            if case .loadBalancer(let lb) = $0, lb.networkID == net.id { lb } else { nil }
+        }
         #expect(Set(lbs.map(\.nodeID)) == Set(nodes + [late]))
-        #expect(view.objects.values.contains { if case .network(let n) = $0 { n.id == net.id && n.loadBalancerIP != nil } else { false } })
+        #expect(
+            view.objects.values.contains {
+                if case .network(let n) = $0 { n.id == net.id && n.loadBalancerIP != nil } else { false }
+            })
     }
 
     @Test func unknownNodeHasNoFeed() async throws {
         let h = try await Harness.make()
-        await #expect(throws: StoreError.notFound("no node nope")) { _ = try await h.manager.feed(nodeID: "nope", since: nil) }
+        await #expect(throws: StoreError.notFound("no node nope")) {
+            _ = try await h.manager.feed(nodeID: "nope", since: nil)
+        }
     }
 
     @Test func feedMessagesRoundTripAsJSON() throws {
         let object = FeedObject.endpoint(
             FeedEndpoint(
-                networkID: "n", taskID: "t", taskName: "web.1.t", serviceID: "s", serviceName: "web", aliases: [],
+                networkID: "n", taskID: "t", taskName: "web.1.t", serviceID: "s", serviceName: "web",
+                aliases: [],
                 address: ip("10.0.1.3"), mac: MACAddress(derivedFrom: ip("10.0.1.3")), nodeID: "x",
                 nodeAddress: ip("192.168.0.1"), state: .draining))
         let message = FeedMessage.incremental(from: 3, to: 5, changes: [.upsert(object), .remove("task/t")])

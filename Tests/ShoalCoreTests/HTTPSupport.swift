@@ -25,7 +25,8 @@ func readFeed(
     ) { channel in
         channel.eventLoop.makeCompletedFuture {
             try channel.pipeline.syncOperations.addHTTPClientHandlers()
-            return try NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>(wrappingChannelSynchronously: channel)
+            return try NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>(
+                wrappingChannelSynchronously: channel)
         }
     }
     return try await channel.executeThenClose { inbound, outbound in

@@ -35,8 +35,12 @@ import Testing
         let documented = try Self.documentedRoutes()
         let served = Set(ManagerAPI.routes.map { "\($0.method.rawValue) \($0.path)" })
         #expect(served.count == ManagerAPI.routes.count, "a route is listed twice")
-        #expect(served.subtracting(documented).isEmpty, "not in docs/openapi.yaml: \(served.subtracting(documented).sorted())")
-        #expect(documented.subtracting(served).isEmpty, "documented but not served: \(documented.subtracting(served).sorted())")
+        #expect(
+            served.subtracting(documented).isEmpty,
+            "not in docs/openapi.yaml: \(served.subtracting(documented).sorted())")
+        #expect(
+            documented.subtracting(served).isEmpty,
+            "documented but not served: \(documented.subtracting(served).sorted())")
         #expect(documented.contains("GET /v1/nodes/{id}/feed"))
     }
 }

@@ -6,7 +6,9 @@ import Testing
 @Suite struct OrchestratorTests {
     func threeNodes(_ h: Harness) async throws -> [String] {
         var ids: [String] = []
-        for index in 1...3 { ids.append(try await h.addNode("node\(index)", address: "192.168.0.\(index)").id) }
+        for index in 1...3 {
+            ids.append(try await h.addNode("node\(index)", address: "192.168.0.\(index)").id)
+        }
         return ids
     }
 
@@ -19,7 +21,8 @@ import Testing
         let running = state.running("web")
         #expect(running.count == 6)
         #expect(Set(running.map(\.slot)) == Set(1...6))
-        #expect(Dictionary(grouping: running, by: { $0.nodeID ?? "" }).values.map(\.count).sorted() == [2, 2, 2])
+        #expect(
+            Dictionary(grouping: running, by: { $0.nodeID ?? "" }).values.map(\.count).sorted() == [2, 2, 2])
         #expect(running.allSatisfy { $0.name.hasPrefix("web.\($0.slot).") })
         #expect(state.service(named: "web")?.status == "6/6 tasks running")
 
@@ -38,7 +41,10 @@ import Testing
         try await h.settle(alive: nodes)
         var state = await h.state
         #expect(Set(state.running("agent").compactMap(\.nodeID)) == Set(nodes))
-        #expect(state.running("agent").allSatisfy { $0.slot == 0 && $0.name.hasPrefix("agent.\($0.nodeID ?? "-").") })
+        #expect(
+            state.running("agent").allSatisfy {
+                $0.slot == 0 && $0.name.hasPrefix("agent.\($0.nodeID ?? "-").")
+            })
 
         nodes.append(try await h.addNode("node4", address: "192.168.0.4").id)
         try await h.settle(alive: nodes)
@@ -53,7 +59,9 @@ import Testing
         let h = try await Harness.make()
         let nodes = try await threeNodes(h)
         try await h.network(NetworkSpec(name: "net"))
-        try await h.service(ServiceSpec(name: "web", replicas: 3, command: ["x"], networks: [NetworkAttachment(target: "net")]))
+        try await h.service(
+            ServiceSpec(
+                name: "web", replicas: 3, command: ["x"], networks: [NetworkAttachment(target: "net")]))
         try await h.settle(alive: nodes)
         var state = await h.state
         let victim = nodes[2]
@@ -77,7 +85,9 @@ import Testing
         #expect(state.nodes[victim]?.status.contains("missed 3 heartbeats") == true)
         #expect(state.tasks[lost[0].id]?.desiredState == .shutdown)
         #expect(!NodeView.compute(state, nodeID: nodes[0]).keys.contains { $0.hasSuffix("/\(lost[0].id)") })
-        #expect(!NodeView.compute(state, nodeID: nodes[0]).keys.contains("lb/\(state.network(named: "net")?.id ?? "")/\(victim)"))
+        #expect(
+            !NodeView.compute(state, nodeID: nodes[0]).keys.contains(
+                "lb/\(state.network(named: "net")?.id ?? "")/\(victim)"))
 
         try await h.settle(alive: alive)
         state = await h.state
@@ -103,7 +113,8 @@ import Testing
         let node0 = try #require(state.nodes[nodes[0]])
         let moved = try #require(state.running("web").first { $0.nodeID == nodes[0] })
         try await h.manager.apply { state in
-            try Operations.updateNode(nodes[0], version: node0.version, update: NodeUpdate(availability: .drain), state: &state)
+            try Operations.updateNode(
+                nodes[0], version: node0.version, update: NodeUpdate(availability: .drain), state: &state)
         }
         state = await h.state
         #expect(state.tasks[moved.id]?.desiredState == .draining)
@@ -119,7 +130,8 @@ import Testing
         let node1 = try #require(state.nodes[nodes[1]])
         let kept = state.running("web").filter { $0.nodeID == nodes[1] }.map(\.id)
         try await h.manager.apply { state in
-            try Operations.updateNode(nodes[1], version: node1.version, update: NodeUpdate(availability: .pause), state: &state)
+            try Operations.updateNode(
+                nodes[1], version: node1.version, update: NodeUpdate(availability: .pause), state: &state)
         }
         try await h.update("web") { $0.replicas = 5 }
         try await h.settle(alive: nodes, step: 1)
@@ -133,12 +145,17 @@ import Testing
         let h = try await Harness.make()
         try await h.service(ServiceSpec(name: "web", replicas: 1, command: ["x"]))
         let state = await h.state
-        #expect(state.tasks(of: "web").first?.status == "no suitable node: none of 0 nodes is ready and active")
-        #expect(state.service(named: "web")?.status == "0/1 tasks running; no suitable node: none of 0 nodes is ready and active")
+        #expect(
+            state.tasks(of: "web").first?.status == "no suitable node: none of 0 nodes is ready and active")
+        #expect(
+            state.service(named: "web")?.status
+                == "0/1 tasks running; no suitable node: none of 0 nodes is ready and active")
     }
 
     /// Runs a rolling update step by step, recording how many old and new tasks serve at each point.
-    func rollingUpdate(order: UpdateOrder, parallelism: Int, delay: Double) async throws -> (Harness, [String], [(old: Int, new: Int, draining: Int)]) {
+    func rollingUpdate(order: UpdateOrder, parallelism: Int, delay: Double) async throws -> (
+        Harness, [String], [(old: Int, new: Int, draining: Int)]
+    ) {
         let h = try await Harness.make(drainSeconds: 1)
         let nodes = try await threeNodes(h)
         try await h.service(
@@ -152,9 +169,11 @@ import Testing
             let state = await h.state
             let live = state.tasks(of: "web").filter { $0.state == .running }
             trace.append(
-                (live.filter { $0.generation == 1 && $0.desiredState == .running }.count,
-                 live.filter { $0.generation == 2 && $0.desiredState == .running }.count,
-                 live.filter { $0.desiredState == .draining }.count))
+                (
+                    live.filter { $0.generation == 1 && $0.desiredState == .running }.count,
+                    live.filter { $0.generation == 2 && $0.desiredState == .running }.count,
+                    live.filter { $0.desiredState == .draining }.count
+                ))
             if state.service(named: "web")?.update?.state == .completed { break }
             h.clock.advance(0.5)
             try await h.heartbeat(nodes)

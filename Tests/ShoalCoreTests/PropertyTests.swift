@@ -11,15 +11,21 @@ func allocationOwners(_ state: ClusterState) -> [String: [String]] {
         owners["\(network.id)/\(network.gateway)", default: []].append("gateway \(network.name)")
     }
     for service in state.services.values {
-        for vip in service.virtualIPs { owners["\(vip.networkID)/\(vip.address)", default: []].append("vip \(service.spec.name)") }
+        for vip in service.virtualIPs {
+            owners["\(vip.networkID)/\(vip.address)", default: []].append("vip \(service.spec.name)")
+        }
     }
     for task in state.tasks.values {
         for endpoint in task.endpoints {
-            if let address = endpoint.address { owners["\(endpoint.networkID)/\(address)", default: []].append("task \(task.name)") }
+            if let address = endpoint.address {
+                owners["\(endpoint.networkID)/\(address)", default: []].append("task \(task.name)")
+            }
         }
     }
     for node in state.nodes.values {
-        for (networkID, address) in node.loadBalancerIPs { owners["\(networkID)/\(address)", default: []].append("lb \(node.name)") }
+        for (networkID, address) in node.loadBalancerIPs {
+            owners["\(networkID)/\(address)", default: []].append("lb \(node.name)")
+        }
     }
     return owners
 }
@@ -42,18 +48,22 @@ func allocationProblems(_ state: ClusterState) -> [String] {
             if network.allocatableRange?.contains(address.value) != true {
                 problems.append("task \(task.name) holds \(address) outside \(network.subnet)")
             }
-            if endpoint.mac != MACAddress(derivedFrom: address) { problems.append("task \(task.name) MAC mismatch") }
+            if endpoint.mac != MACAddress(derivedFrom: address) {
+                problems.append("task \(task.name) MAC mismatch")
+            }
         }
     }
     for service in state.services.values {
-        for vip in service.virtualIPs where !service.networkIDs.contains(vip.networkID) || service.spec.effectiveEndpointMode != .vip {
+        for vip in service.virtualIPs
+        where !service.networkIDs.contains(vip.networkID) || service.spec.effectiveEndpointMode != .vip {
             problems.append("service \(service.spec.name) holds a VIP it does not need on \(vip.networkID)")
         }
     }
     for node in state.nodes.values {
         let needed = Allocator.loadBalancerNetworks(state, nodeID: node.id)
         for networkID in node.loadBalancerIPs.keys where !needed.contains(networkID) {
-            problems.append("node \(node.name) holds a load-balancer address it does not need on \(networkID)")
+            problems.append(
+                "node \(node.name) holds a load-balancer address it does not need on \(networkID)")
         }
     }
     var ports = Set<String>()
@@ -61,10 +71,14 @@ func allocationProblems(_ state: ClusterState) -> [String] {
         for port in service.ports where port.publishMode == .ingress {
             let key = "\(port.protocol.rawValue)/\(port.published ?? 0)"
             if !ports.insert(key).inserted { problems.append("ingress port \(key) published twice") }
-            if port.published == nil { problems.append("service \(service.spec.name) has an unresolved ingress port") }
+            if port.published == nil {
+                problems.append("service \(service.spec.name) has an unresolved ingress port")
+            }
         }
     }
-    if Set(state.networks.values.map(\.vni)).count != state.networks.count { problems.append("a VNI is used twice") }
+    if Set(state.networks.values.map(\.vni)).count != state.networks.count {
+        problems.append("a VNI is used twice")
+    }
     return problems
 }
 
@@ -81,7 +95,9 @@ func allocations(_ state: ClusterState) -> [String: [String]] { allocationOwners
         defer { try? FileManager.default.removeItem(atPath: directory) }
         var h = try await Harness.make(directory: directory, drainSeconds: 1)
         var nodes: [String] = []
-        for index in 1...3 { nodes.append(try await h.addNode("n\(index)", address: "192.168.1.\(index)").id) }
+        for index in 1...3 {
+            nodes.append(try await h.addNode("n\(index)", address: "192.168.1.\(index)").id)
+        }
         var down = Set<String>()
         // Small subnets so exhaustion happens.
         try await h.network(NetworkSpec(name: "small", subnet: cidr("10.9.0.0/28")))
@@ -101,7 +117,12 @@ func allocations(_ state: ClusterState) -> [String: [String]] { allocationOwners
                 let global = Int.random(in: 0..<5, using: &rng) == 0
                 let ports: [PortConfig] =
                     Bool.random(using: &rng)
-                    ? [PortConfig(target: 80, published: Bool.random(using: &rng) ? UInt16(8000 + Int.random(in: 0..<3, using: &rng)) : nil)]
+                    ? [
+                        PortConfig(
+                            target: 80,
+                            published: Bool.random(using: &rng)
+                                ? UInt16(8000 + Int.random(in: 0..<3, using: &rng)) : nil)
+                    ]
                     : []
                 let spec = ServiceSpec(
                     name: "s\(serviceCount)", mode: global ? .global : .replicated,
@@ -109,7 +130,8 @@ func allocations(_ state: ClusterState) -> [String: [String]] { allocationOwners
                     networks: networks.map { NetworkAttachment(target: $0) },
                     endpointMode: ports.isEmpty && Bool.random(using: &rng) ? .dnsrr : .vip, ports: ports,
                     updatePolicy: UpdatePolicy(
-                        parallelism: Int.random(in: 0...2, using: &rng), delaySeconds: Double(Int.random(in: 0...2, using: &rng)),
+                        parallelism: Int.random(in: 0...2, using: &rng),
+                        delaySeconds: Double(Int.random(in: 0...2, using: &rng)),
                         order: Bool.random(using: &rng) ? .startFirst : .stopFirst))
                 do {
                     try await h.service(spec)
@@ -138,7 +160,8 @@ func allocations(_ state: ClusterState) -> [String: [String]] { allocationOwners
                 try await h.manager.apply { state in
                     guard let current = state.nodes[node] else { return }
                     _ = try Operations.updateNode(
-                        node, version: current.version, update: NodeUpdate(availability: availability), state: &state)
+                        node, version: current.version, update: NodeUpdate(availability: availability),
+                        state: &state)
                 }
             case 7:
                 let before = await h.state
@@ -147,7 +170,9 @@ func allocations(_ state: ClusterState) -> [String: [String]] { allocationOwners
                 let after = await h.state
                 #expect(after == before, "seed \(seed) step \(step): restart changed the state")
                 try await h.manager.reconcile()
-                #expect(allocations(await h.state) == allocations(before), "seed \(seed) step \(step): restart moved allocations")
+                #expect(
+                    allocations(await h.state) == allocations(before),
+                    "seed \(seed) step \(step): restart moved allocations")
             default:
                 break
             }
@@ -160,7 +185,9 @@ func allocations(_ state: ClusterState) -> [String: [String]] { allocationOwners
             }
             let snapshot = await h.state
             maxRunning = max(maxRunning, snapshot.tasks.values.filter { $0.state == .running }.count)
-            if snapshot.tasks.values.contains(where: { $0.status.contains("no free address") }) { sawExhaustion = true }
+            if snapshot.tasks.values.contains(where: { $0.status.contains("no free address") }) {
+                sawExhaustion = true
+            }
             let problems = allocationProblems(snapshot)
             #expect(problems.isEmpty, "seed \(seed) step \(step): \(problems)")
             if !problems.isEmpty { return }
@@ -168,7 +195,9 @@ func allocations(_ state: ClusterState) -> [String: [String]] { allocationOwners
 
         // The run exercised something: tasks ran (seeds 3, 4, 6, 7, 10 and 12 also exhaust "small").
         #expect(maxRunning > 0 && restarts > 0, "seed \(seed): a run that did nothing")
-        if [3, 4, 6, 7, 10, 12].contains(seed) { #expect(sawExhaustion, "seed \(seed) no longer exhausts a subnet") }
+        if [3, 4, 6, 7, 10, 12].contains(seed) {
+            #expect(sawExhaustion, "seed \(seed) no longer exhausts a subnet")
+        }
         // Everything comes back: all nodes up, every service removed, agents stop everything.
         down = []
         for name in await h.state.services.values.map(\.spec.name) {
@@ -176,7 +205,9 @@ func allocations(_ state: ClusterState) -> [String: [String]] { allocationOwners
         }
         try await h.settle(alive: nodes, rounds: 30, step: 1)
         let final = await h.state
-        #expect(final.tasks.isEmpty, "seed \(seed): tasks left \(final.tasks.values.map { "\($0.name) \($0.state)" })")
+        #expect(
+            final.tasks.isEmpty,
+            "seed \(seed): tasks left \(final.tasks.values.map { "\($0.name) \($0.state)" })")
         let ingress = try #require(final.ingressNetwork)
         let held = allocationOwners(final).values.flatMap { $0 }.filter { !$0.hasPrefix("gateway") }
         #expect(held.count == nodes.count, "seed \(seed): still held \(held)")
@@ -187,7 +218,9 @@ func allocations(_ state: ClusterState) -> [String: [String]] { allocationOwners
         // With all nodes up, each replicated service ends with exactly its replicas running.
         let h = try await Harness.make()
         var nodes: [String] = []
-        for index in 1...3 { nodes.append(try await h.addNode("n\(index)", address: "192.168.1.\(index)").id) }
+        for index in 1...3 {
+            nodes.append(try await h.addNode("n\(index)", address: "192.168.1.\(index)").id)
+        }
         for (index, replicas) in [0, 1, 4, 7].enumerated() {
             try await h.service(ServiceSpec(name: "s\(index)", replicas: replicas, command: ["x"]))
         }

@@ -44,7 +44,8 @@ import Testing
         let request = spec
         await #expect(throws: StoreError.self) {
             try await h.manager.apply { state in
-                try Operations.updateService("web", version: stale, spec: request, state: &state, config: config)
+                try Operations.updateService(
+                    "web", version: stale, spec: request, state: &state, config: config)
             }
         }
         #expect(await h.state.service(named: "web")?.spec.replicas == 2)
@@ -56,7 +57,8 @@ import Testing
         let store = try SQLiteStore(directory: directory)
         for index in 1...5 {
             try await store.write { state in
-                state.nodes["n\(index)"] = Node(id: "n\(index)", name: "n\(index)", address: ip("192.168.0.\(index)"))
+                state.nodes["n\(index)"] = Node(
+                    id: "n\(index)", name: "n\(index)", address: ip("192.168.0.\(index)"))
             }
         }
         try await store.write { state in state.nodes["n1"] = nil }
@@ -82,7 +84,8 @@ import Testing
         let store = try SQLiteStore(directory: nil, retainedRevisions: 3)
         for index in 1...6 {
             try await store.write { state in
-                state.nodes["n\(index)"] = Node(id: "n\(index)", name: "n\(index)", address: ip("192.168.0.\(index)"))
+                state.nodes["n\(index)"] = Node(
+                    id: "n\(index)", name: "n\(index)", address: ip("192.168.0.\(index)"))
             }
         }
         #expect(try await store.changes(after: 2) == nil)

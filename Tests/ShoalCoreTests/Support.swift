@@ -68,7 +68,8 @@ struct Harness {
 
     /// The same data directory opened by a new manager, as after a restart.
     func restarted() async throws -> Harness {
-        try await Harness.make(directory: directory, drainSeconds: manager.config.orchestrator.drainSeconds, clock: clock)
+        try await Harness.make(
+            directory: directory, drainSeconds: manager.config.orchestrator.drainSeconds, clock: clock)
     }
 
     var state: ClusterState { get async { await manager.store.current().state } }
