@@ -59,3 +59,32 @@ func readFeed(
         return (status, contentType, messages)
     }
 }
+
+/// One plain GET over a real TCP connection: status and body.
+func httpGet(port: Int, path: String) async throws -> (status: HTTPResponseStatus, body: String) {
+    let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(
+        host: "127.0.0.1", port: port
+    ) { channel in
+        channel.eventLoop.makeCompletedFuture {
+            try channel.pipeline.syncOperations.addHTTPClientHandlers()
+            return try NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>(
+                wrappingChannelSynchronously: channel)
+        }
+    }
+    return try await channel.executeThenClose { inbound, outbound in
+        var head = HTTPRequestHead(version: .http1_1, method: .GET, uri: path)
+        head.headers.add(name: "Host", value: "127.0.0.1")
+        try await outbound.write(.head(head))
+        try await outbound.write(.end(nil))
+        var status = HTTPResponseStatus.imATeapot
+        var text = ""
+        for try await part in inbound {
+            switch part {
+            case .head(let response): status = response.status
+            case .body(let buffer): text += String(buffer: buffer)
+            case .end: return (status, text)
+            }
+        }
+        return (status, text)
+    }
+}

@@ -1,0 +1,56 @@
+import Foundation
+import Testing
+
+/// `shoald manager` as a user starts it: the built executable, a data directory, a listen address.
+@Suite struct ShoaldManagerTests {
+    /// The executable next to this test bundle in the build directory.
+    static func shoaldPath() -> String {
+        let bundle = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        return bundle.appendingPathComponent("shoald").path
+    }
+
+    @Test func startsServesAndKeepsItsStateAcrossRestarts() async throws {
+        let path = Self.shoaldPath()
+        try #require(FileManager.default.isExecutableFile(atPath: path), "build shoald first: \(path)")
+        let directory = NSTemporaryDirectory() + "shoald-test-\(getpid())-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+
+        var ingressIDs: [String] = []
+        for _ in 0..<2 {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: path)
+            process.arguments = ["manager", "--data-dir", directory, "--listen", "127.0.0.1:0"]
+            let errors = Pipe()
+            process.standardError = errors
+            process.standardOutput = errors
+            try process.run()
+            defer {
+                if process.isRunning { process.terminate() }
+            }
+            // The log line names the bound port.
+            var log = ""
+            var port: Int?
+            let handle = errors.fileHandleForReading
+            while port == nil {
+                let data = handle.availableData
+                if data.isEmpty { break }
+                log += String(decoding: data, as: UTF8.self)
+                if let range = log.range(of: "shoald manager listening on 127.0.0.1:") {
+                    port = Int(log[range.upperBound...].prefix { $0.isNumber })
+                }
+            }
+            let bound = try #require(port, "no listening line in: \(log)")
+            let info = try await httpGet(port: bound, path: "/v1/info")
+            #expect(info.status == .ok)
+            #expect(info.body.contains("\"networks\":1"))
+            let networks = try await httpGet(port: bound, path: "/v1/networks")
+            let decoded = try JSONSerialization.jsonObject(with: Data(networks.body.utf8)) as? [[String: Any]]
+            ingressIDs.append(try #require(decoded?.first?["id"] as? String))
+            process.terminate()
+            process.waitUntilExit()
+            #expect(FileManager.default.fileExists(atPath: directory + "/shoal.sqlite"))
+        }
+        // The second start found the store: same ingress network.
+        #expect(ingressIDs.count == 2 && ingressIDs[0] == ingressIDs[1])
+    }
+}
