@@ -227,13 +227,15 @@ public enum ManagerAPI {
         guard let node = await state(manager).node(named: nodeID) else {
             throw StoreError.notFound("no node \(nodeID)")
         }
-        let messages = try await manager.feed(nodeID: node.id, since: since)
+        let subscription = try await manager.feed(nodeID: node.id, since: since)
         return Response(
             status: .ok, headers: [.contentType: "application/x-ndjson"],
             body: ResponseBody { writer in
+                // Stop producing as soon as the agent is gone (a write fails) or the server stops.
+                defer { subscription.cancel() }
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-                for await message in messages {
+                for await message in subscription.messages {
                     var data = try encoder.encode(message)
                     data.append(UInt8(ascii: "\n"))
                     try await writer.write(ByteBuffer(bytes: data))

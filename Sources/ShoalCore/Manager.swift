@@ -21,6 +21,12 @@ public struct ManagerConfig: Sendable, Equatable {
     }
 }
 
+/// A node's open feed: its messages, and `cancel` to stop producing them (the connection closed).
+public struct FeedSubscription: Sendable {
+    public let messages: AsyncStream<FeedMessage>
+    public let cancel: @Sendable () -> Void
+}
+
 /// Object ids: 25 random lowercase letters and digits, as Swarm's.
 public enum ObjectID {
     public static func make() -> String {
@@ -123,7 +129,7 @@ public actor Manager {
 
     /// The node's feed: a COMPLETE view (or an INCREMENTAL from `since` when the log reaches back),
     /// then INCREMENTAL changes that touch the node's view, and keep-alives.
-    public func feed(nodeID: String, since: UInt64?) async throws -> AsyncStream<FeedMessage> {
+    public func feed(nodeID: String, since: UInt64?) async throws -> FeedSubscription {
         let commits = await store.subscribe()
         let (revision, state) = await store.current()
         guard state.nodes[nodeID] != nil else { throw StoreError.notFound("no node \(nodeID)") }
@@ -177,12 +183,13 @@ public actor Manager {
                 }
             }
         }
-        continuation.onTermination = { _ in
+        let stop: @Sendable () -> Void = {
             forwarder.cancel()
             ticker.cancel()
             producer.cancel()
             eventSink.finish()
         }
-        return output
+        continuation.onTermination = { _ in stop() }
+        return FeedSubscription(messages: output, cancel: stop)
     }
 }

@@ -152,6 +152,9 @@ public actor SQLiteStore: ClusterStore {
 
     private func unsubscribe(_ id: Int) { subscribers[id] = nil }
 
+    /// Open subscriptions (feeds and the reconciler); tests check that closed feeds let go.
+    public var subscriberCount: Int { subscribers.count }
+
     public func compact(keepingLast keep: UInt64) throws {
         let through = revision > keep ? revision - keep : 0
         guard through > compactedThrough else { return }

@@ -268,6 +268,15 @@ import Testing
             #expect(resumed.messages.first?.from == since)
             let bad = try await readFeed(port: port, path: "/v1/nodes/n1/feed?since=x") { _ in true }
             #expect(bad.status == .badRequest)
+
+            // Closed feeds let go of their store subscriptions (noticed at the next keep-alive).
+            let store = try #require(h.manager.store as? SQLiteStore)
+            var open = await store.subscriberCount
+            for _ in 0..<30 where open > 0 {
+                try await Task.sleep(for: .milliseconds(100))
+                open = await store.subscriberCount
+            }
+            #expect(open == 0)
         }
     }
 }

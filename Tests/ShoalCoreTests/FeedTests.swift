@@ -8,7 +8,7 @@ import Testing
 struct FeedReader {
     var iterator: AsyncStream<FeedMessage>.Iterator
 
-    init(_ stream: AsyncStream<FeedMessage>) { iterator = stream.makeAsyncIterator() }
+    init(_ subscription: FeedSubscription) { iterator = subscription.messages.makeAsyncIterator() }
 
     mutating func next(keepalives: Int = 15) async -> FeedMessage? {
         for _ in 0...keepalives {
