@@ -56,10 +56,11 @@ struct Harness {
     let directory: String?
 
     static func make(
-        directory: String? = nil, drainSeconds: Double = 1, clock: TestClock = TestClock()
+        directory: String? = nil, drainSeconds: Double = 1, clock: TestClock = TestClock(),
+        tickSeconds: Double = 1
     ) async throws -> Harness {
         let store = try SQLiteStore(directory: directory)
-        var config = ManagerConfig(feedKeepaliveSeconds: 0.2)
+        var config = ManagerConfig(feedKeepaliveSeconds: 0.2, tickSeconds: tickSeconds)
         config.orchestrator.drainSeconds = drainSeconds
         let manager = Manager(store: store, config: config, clock: clock.function)
         try await manager.start()
