@@ -176,10 +176,16 @@ public actor Manager {
                     guard now > sent else { continue }
                     let next = NodeView.compute(state, nodeID: nodeID)
                     let changes = feedDiff(from: view, to: next)
-                    guard !changes.isEmpty else { continue }
-                    continuation.yield(.incremental(from: sent, to: now, changes: changes))
-                    sent = now
-                    view = next
+                    if !changes.isEmpty {
+                        continuation.yield(.incremental(from: sent, to: now, changes: changes))
+                        sent = now
+                        view = next
+                    }
+                    // A removed node's stream ends (after emptying its view): it must register again.
+                    if state.nodes[nodeID] == nil {
+                        continuation.finish()
+                        return
+                    }
                 }
             }
         }

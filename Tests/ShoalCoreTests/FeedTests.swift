@@ -172,6 +172,17 @@ struct FeedReader {
             })
     }
 
+    @Test(.timeLimit(.minutes(1))) func aRemovedNodesFeedEmptiesItsViewAndEnds() async throws {
+        let (h, nodes) = try await cluster()
+        var reader = FeedReader(try await h.manager.feed(nodeID: nodes[1], since: nil))
+        var view = FeedView()
+        #expect(view.apply(try #require(await reader.next())) == .applied)
+        #expect(!view.objects.isEmpty)
+        try await h.manager.apply { state in try Operations.removeNode(nodes[1], force: true, state: &state) }
+        while let message = await reader.raw() { _ = view.apply(message) }
+        #expect(view.objects.isEmpty)
+    }
+
     @Test func unknownNodeHasNoFeed() async throws {
         let h = try await Harness.make()
         await #expect(throws: StoreError.notFound("no node nope")) {
