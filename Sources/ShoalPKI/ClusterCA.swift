@@ -42,7 +42,8 @@ public struct ClusterCA: Sendable {
                 notValidBefore: now - backdate, notValidAfter: now + validity,
                 issuer: name, subject: name, signatureAlgorithm: .ecdsaWithSHA256,
                 extensions: extensions, issuerPrivateKey: Certificate.PrivateKey(key))
-            return ClusterCA(clusterID: clusterID, certificate: certificate, privateKey: Certificate.PrivateKey(key))
+            return ClusterCA(
+                clusterID: clusterID, certificate: certificate, privateKey: Certificate.PrivateKey(key))
         } catch {
             throw .crypto("\(error)")
         }
@@ -106,7 +107,8 @@ public struct ClusterCA: Sendable {
             publicKey: Certificate.PublicKey(key.publicKey), nodeID: nodeID, role: role, now: now,
             validity: validity, ipAddresses: ipAddresses, dnsNames: dnsNames)
         return try NodeCredentials(
-            privateKey: Certificate.PrivateKey(key), certificate: certificate, caCertificate: self.certificate)
+            privateKey: Certificate.PrivateKey(key), certificate: certificate, caCertificate: self.certificate
+        )
     }
 
     func issue(

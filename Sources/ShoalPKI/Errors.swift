@@ -121,7 +121,8 @@ public enum PeerVerificationError: Error, Equatable, Sendable, CustomStringConve
         case .wrongCluster(let expected, let found):
             return "certificate is for cluster \(found), this is cluster \(expected)"
         case .roleNotAccepted(let role, let accepted):
-            return "role \(role) not accepted here (accepted: \(accepted.map(\.rawValue).joined(separator: ", ")))"
+            return
+                "role \(role) not accepted here (accepted: \(accepted.map(\.rawValue).joined(separator: ", ")))"
         case .serverNameMismatch(let expected, let found):
             return "manager certificate names \(found.joined(separator: ", ")), not \(expected)"
         }

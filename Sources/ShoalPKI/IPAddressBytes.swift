@@ -29,7 +29,8 @@ enum IPAddressBytes {
                 inet_ntop(AF_INET6, source.baseAddress, &buffer, socklen_t(buffer.count)) != nil
             }
             if ok {
-                return String(decoding: buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                return String(
+                    decoding: buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
             }
         }
         return Hex.encode(array)

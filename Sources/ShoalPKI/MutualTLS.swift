@@ -9,7 +9,9 @@ import X509
 /// Shoal's revocation list; use the handlers built by `MutualTLSServer`/`MutualTLSClient`.
 public enum ShoalTLS {
     /// Server side: TLS 1.3 only, a client certificate is required, only the cluster CA is trusted.
-    public static func serverConfiguration(_ credentials: NodeCredentials) throws(PKIError) -> TLSConfiguration {
+    public static func serverConfiguration(_ credentials: NodeCredentials) throws(PKIError)
+        -> TLSConfiguration
+    {
         let material = try NIOMaterial(credentials)
         var configuration = TLSConfiguration.makeServerConfigurationWithMTLS(
             certificateChain: [.certificate(material.certificate)], privateKey: .privateKey(material.key),
@@ -23,7 +25,9 @@ public enum ShoalTLS {
 
     /// Client side: TLS 1.3 only, presents the node certificate, trusts only the cluster CA. The manager's
     /// identity (role and SAN) is checked by the `MutualTLSClient` handler's callback.
-    public static func clientConfiguration(_ credentials: NodeCredentials) throws(PKIError) -> TLSConfiguration {
+    public static func clientConfiguration(_ credentials: NodeCredentials) throws(PKIError)
+        -> TLSConfiguration
+    {
         let material = try NIOMaterial(credentials)
         var configuration = TLSConfiguration.makeClientConfiguration()
         configuration.minimumTLSVersion = .tlsv13
@@ -59,7 +63,8 @@ public enum ShoalTLS {
                 throw .malformed("cannot decode certificate: \(error)")
             }
             _ = try verify(certificate)
-            promise.succeed(.certificateVerified(VerificationMetadata(ValidatedCertificateChain([leaf, ca]))))
+            promise.succeed(
+                .certificateVerified(VerificationMetadata(ValidatedCertificateChain([leaf, ca]))))
         } catch {
             onRefused?(error)
             promise.succeed(.failed)
@@ -130,7 +135,8 @@ public struct MutualTLSServer: Sendable {
                 (certificate: Certificate) throws(PeerVerificationError) -> NodeIdentity in
                 let identity = try verifier.verify(certificate, now: now())
                 guard acceptedRoles.contains(identity.role) else {
-                    throw .roleNotAccepted(role: identity.role, accepted: acceptedRoles.sorted { $0.rawValue < $1.rawValue })
+                    throw .roleNotAccepted(
+                        role: identity.role, accepted: acceptedRoles.sorted { $0.rawValue < $1.rawValue })
                 }
                 return identity
             }

@@ -62,8 +62,10 @@ public struct NodeCredentials: Sendable {
             Array((keyPEM + "\n").utf8),
             to: SecureFile.join(directory, NodeCredentials.keyFile))
         try SecureFile.write(
-            Array((certificatePEM + "\n").utf8), to: SecureFile.join(directory, NodeCredentials.certificateFile))
-        try SecureFile.write(Array((caPEM + "\n").utf8), to: SecureFile.join(directory, NodeCredentials.caFile))
+            Array((certificatePEM + "\n").utf8),
+            to: SecureFile.join(directory, NodeCredentials.certificateFile))
+        try SecureFile.write(
+            Array((caPEM + "\n").utf8), to: SecureFile.join(directory, NodeCredentials.caFile))
     }
 
     /// The stored credentials, or nil when none were ever saved here (the node must join).
@@ -78,7 +80,9 @@ public struct NodeCredentials: Sendable {
             return nil
         }
         guard let key, let certificate, let ca else {
-            let missing = [(key, keyFile), (certificate, certificateFile), (ca, caFile)].filter { $0.0 == nil }
+            let missing = [(key, keyFile), (certificate, certificateFile), (ca, caFile)].filter {
+                $0.0 == nil
+            }
             throw .incompleteCredentials(directory: directory, missing: missing.map(\.1))
         }
         let credentials = try NodeCredentials(

@@ -9,7 +9,8 @@ public struct PeerVerifier: Sendable {
     public let clusterID: String
     public let revocations: RevocationList
 
-    public init(caCertificate: Certificate, clusterID: String, revocations: RevocationList = RevocationList()) {
+    public init(caCertificate: Certificate, clusterID: String, revocations: RevocationList = RevocationList())
+    {
         self.caCertificate = caCertificate
         self.clusterID = clusterID
         self.revocations = revocations

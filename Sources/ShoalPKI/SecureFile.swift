@@ -24,7 +24,8 @@ enum SecureFile {
 
     static func write(_ bytes: [UInt8], to path: String) throws(PKIError) {
         var random = SystemRandomNumberGenerator()
-        let temporary = path + ".tmp-" + Hex.encode((0..<8).map { _ in UInt8.random(in: 0...255, using: &random) })
+        let temporary =
+            path + ".tmp-" + Hex.encode((0..<8).map { _ in UInt8.random(in: 0...255, using: &random) })
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         if fd < 0 {
             throw .io(path: temporary, operation: "open", errno: errno)

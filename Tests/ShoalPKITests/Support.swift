@@ -12,10 +12,8 @@ struct TemporaryDirectory {
     let path: String
 
     init() throws {
-        var template = Array("/tmp/shoalpki-XXXXXX".utf8CString)
-        let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress) }
-        let created = try #require(made)
-        path = String(cString: created)
+        path = "/tmp/shoalpki-\(getpid())-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: false)
     }
 
     func remove() {
