@@ -95,6 +95,22 @@ public struct ClusterCA: Sendable {
         }
     }
 
+    /// Renewal: a node already authenticated by its current certificate (over mutual TLS, so not revoked)
+    /// sends a CSR for a new key; the new certificate keeps the node id and role of that identity.
+    /// Renewal needs no join token.
+    public func renew(
+        csr: CertificateSigningRequest, for identity: NodeIdentity, now: Date = Date(),
+        validity: TimeInterval = ClusterCA.defaultNodeValidity, ipAddresses: [String] = [],
+        dnsNames: [String] = []
+    ) throws(CSRError) -> Certificate {
+        guard identity.clusterID == clusterID else {
+            throw .malformed("identity of cluster \(identity.clusterID) cannot renew in cluster \(clusterID)")
+        }
+        return try issue(
+            csr: csr, nodeID: identity.nodeID, role: identity.role, now: now, validity: validity,
+            ipAddresses: ipAddresses, dnsNames: dnsNames)
+    }
+
     /// Generates a key on this machine and issues its certificate: for the manager's own certificate
     /// and the admin certificate that `manager init` writes.
     public func issueCredentials(

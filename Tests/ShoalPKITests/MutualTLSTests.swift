@@ -13,7 +13,8 @@ import Testing
         cluster = try Cluster()
     }
 
-    func startManager(acceptedRoles: Set<NodeRole> = Set(NodeRole.allCases)) async throws -> TLSServerFixture {
+    func startManager(acceptedRoles: Set<NodeRole> = Set(NodeRole.allCases)) async throws -> TLSServerFixture
+    {
         let events = ServerEvents()
         let server = try MutualTLSServer(
             credentials: cluster.manager, revocations: cluster.revocations, acceptedRoles: acceptedRoles,
@@ -84,7 +85,9 @@ import Testing
         let server = try await startManager()
         var config = TLSConfiguration.makeClientConfiguration()
         config.minimumTLSVersion = .tlsv13
-        config.trustRoots = .certificates([try NIOSSLCertificate(bytes: cluster.ca.certificateDER, format: .der)])
+        config.trustRoots = .certificates([
+            try NIOSSLCertificate(bytes: cluster.ca.certificateDER, format: .der)
+        ])
         let context = try NIOSSLContext(configuration: config)
         let outcome = try await server.exchange(tls: { try Self.acceptAnyServer(context) })
         try await server.events.waitUntil { !$0.errors.isEmpty }
@@ -98,14 +101,18 @@ import Testing
 
     @Test func plainHTTPClientIsRejected() async throws {
         let server = try await startManager()
-        let outcome = try await server.exchange(tls: nil, send: "GET /v1/feed HTTP/1.1\r\nHost: manager\r\n\r\n")
+        let outcome = try await server.exchange(
+            tls: nil, send: "GET /v1/feed HTTP/1.1\r\nHost: manager\r\n\r\n")
         try await server.events.waitUntil { !$0.errors.isEmpty }
         try await server.stop()
         // The connection is closed without any HTTP answer and without the greeting.
         #expect(!outcome.received.contains("HTTP/"))
         #expect(!outcome.received.contains("hello"))
         #expect(server.events.greetings.isEmpty)
-        #expect(server.events.errors.contains { $0.contains("WRONG_VERSION_NUMBER") || $0.contains("handshakeFailed") })
+        #expect(
+            server.events.errors.contains {
+                $0.contains("WRONG_VERSION_NUMBER") || $0.contains("handshakeFailed")
+            })
     }
 
     @Test func tls12OnlyClientIsRejected() async throws {
@@ -183,7 +190,9 @@ import Testing
     {
         var config = TLSConfiguration.makeClientConfiguration()
         config.minimumTLSVersion = .tlsv13
-        config.certificateChain = [.certificate(try NIOSSLCertificate(bytes: node.certificate.derBytes(), format: .der))]
+        config.certificateChain = [
+            .certificate(try NIOSSLCertificate(bytes: node.certificate.derBytes(), format: .der))
+        ]
         config.privateKey = .privateKey(
             try NIOSSLPrivateKey(bytes: Array(node.privateKey.serializeAsPEM().pemString.utf8), format: .pem))
         config.trustRoots = .certificates([try NIOSSLCertificate(bytes: ca.certificateDER, format: .der)])

@@ -100,4 +100,31 @@ import X509
                 "ca.crt", "node.crt", "node.key",
             ])
     }
+
+    @Test func renewalKeepsIdAndRoleWithANewKeyAndTheOldCertificateStillWorks() throws {
+        let cluster = try Cluster()
+        let issued = Date() - 70 * day
+        let old = try cluster.node("node-3", role: .manager, now: issued)
+        #expect(old.needsRenewal(now: Date()))
+        let identity = try cluster.verifier.verify(old.certificate, now: Date())
+        let csr = try NodeCSR.generate(requestedNodeID: "ignored")
+        let certificate = try cluster.ca.renew(csr: csr.request, for: identity)
+        let renewed = try csr.credentials(certificate: certificate, caCertificate: cluster.ca.certificate)
+        #expect(renewed.identity.nodeID == "node-3")
+        #expect(renewed.identity.role == .manager)
+        #expect(renewed.privateKey.publicKey != old.privateKey.publicKey)
+        #expect(!renewed.needsRenewal(now: Date()))
+        // Both certificates verify: connections opened with the old one are not cut by the renewal.
+        #expect(try cluster.verifier.verify(old.certificate, now: Date()).nodeID == "node-3")
+        #expect(try cluster.verifier.verify(renewed.certificate, now: Date()).nodeID == "node-3")
+
+        var foreign = identity
+        foreign.clusterID = "another"
+        #expect(
+            throws: CSRError.malformed(
+                "identity of cluster another cannot renew in cluster \(cluster.ca.clusterID)")
+        ) {
+            try cluster.ca.renew(csr: csr.request, for: foreign)
+        }
+    }
 }

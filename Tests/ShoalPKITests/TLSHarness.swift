@@ -43,7 +43,8 @@ final class Greeter: ChannelInboundHandler {
             let identity = handler.flatMap { ShoalTLS.peerIdentity(of: $0) }
             let version = handler?.tlsVersion.map { "\($0)" } ?? "?"
             let line =
-                identity.map { "hello \($0.nodeID) \($0.role) \(version)\n" } ?? "hello unverified \(version)\n"
+                identity.map { "hello \($0.nodeID) \($0.role) \(version)\n" }
+                ?? "hello unverified \(version)\n"
             events.greeted(line)
             context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: line)), promise: nil)
         }
@@ -101,7 +102,9 @@ struct TLSServerFixture {
 
     var port: Int { channel.localAddress?.port ?? 0 }
 
-    static func start(_ makeServerHandler: @escaping @Sendable () -> NIOSSLServerHandler, events: ServerEvents)
+    static func start(
+        _ makeServerHandler: @escaping @Sendable () -> NIOSSLServerHandler, events: ServerEvents
+    )
         async throws -> TLSServerFixture
     {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
