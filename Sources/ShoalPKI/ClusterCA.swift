@@ -18,6 +18,10 @@ public struct ClusterCA: Sendable {
     public let clusterID: String
     public let certificate: Certificate
     let privateKey: Certificate.PrivateKey
+    /// DER bytes of the CA certificate (what joining nodes receive and pin).
+    public let certificateDER: [UInt8]
+    /// Base36 SHA-256 of the CA certificate's DER: the digest carried in join tokens.
+    public let digest: String
 
     /// Creates a new root CA. `clusterID` defaults to a fresh random id.
     public static func create(
@@ -42,17 +46,25 @@ public struct ClusterCA: Sendable {
                 notValidBefore: now - backdate, notValidAfter: now + validity,
                 issuer: name, subject: name, signatureAlgorithm: .ecdsaWithSHA256,
                 extensions: extensions, issuerPrivateKey: Certificate.PrivateKey(key))
-            return ClusterCA(
+            return try ClusterCA(
                 clusterID: clusterID, certificate: certificate, privateKey: Certificate.PrivateKey(key))
+        } catch let error as PKIError {
+            throw error
         } catch {
             throw .crypto("\(error)")
         }
     }
 
-    init(clusterID: String, certificate: Certificate, privateKey: Certificate.PrivateKey) {
+    init(clusterID: String, certificate: Certificate, privateKey: Certificate.PrivateKey) throws(PKIError) {
         self.clusterID = clusterID
         self.certificate = certificate
         self.privateKey = privateKey
+        do {
+            certificateDER = try certificate.derBytes()
+        } catch {
+            throw .crypto("cannot serialize the CA certificate: \(error)")
+        }
+        digest = ClusterCA.digest(ofCertificateDER: certificateDER)
     }
 
     /// A random 25-character base36 id (128 bits), the shape Swarm uses for node and cluster ids.
@@ -60,12 +72,6 @@ public struct ClusterCA: Sendable {
         var random = SystemRandomNumberGenerator()
         return Base36.encode((0..<16).map { _ in UInt8.random(in: 0...255, using: &random) }, width: 25)
     }
-
-    /// DER bytes of the CA certificate (what joining nodes receive and pin).
-    public var certificateDER: [UInt8] { (try? certificate.derBytes()) ?? [] }
-
-    /// Base36 SHA-256 of the CA certificate's DER: the digest carried in join tokens.
-    public var digest: String { ClusterCA.digest(ofCertificateDER: certificateDER) }
 
     public static func digest(ofCertificateDER der: [UInt8]) -> String {
         Base36.encode(Array(SHA256.hash(data: der)), width: 50)
@@ -218,7 +224,7 @@ public struct ClusterCA: Sendable {
         else {
             throw .notACertificateAuthority(reason: "subject is not CN=\(commonName),O=<cluster id>")
         }
-        return ClusterCA(clusterID: clusterID, certificate: certificate, privateKey: key)
+        return try ClusterCA(clusterID: clusterID, certificate: certificate, privateKey: key)
     }
 }
 
