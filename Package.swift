@@ -14,14 +14,19 @@ let package = Package(
         .executable(name: "shoald", targets: ["shoald"]),
         .library(name: "Netlink", targets: ["Netlink"]),
         .library(name: "ShoalModel", targets: ["ShoalModel"]),
+        .library(name: "ShoalPKI", targets: ["ShoalPKI"]),
         .library(name: "ShoalCore", targets: ["ShoalCore"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
-        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         // C: libnl-route-3 for rtnetlink, libmnl for IPVS generic netlink.
@@ -41,6 +46,18 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(name: "ShoalModel", swiftSettings: strict),
+        // Cluster CA, join tokens, node credentials, peer verification, mutual TLS configurations.
+        .target(
+            name: "ShoalPKI",
+            dependencies: [
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            swiftSettings: strict
+        ),
         .target(
             name: "ShoalCore",
             dependencies: [
@@ -62,6 +79,17 @@ let package = Package(
         ),
         .testTarget(name: "NetlinkTests", dependencies: ["Netlink"], swiftSettings: strict),
         .testTarget(name: "ShoalModelTests", dependencies: ["ShoalModel"], swiftSettings: strict),
+        .testTarget(
+            name: "ShoalPKITests",
+            dependencies: [
+                "ShoalPKI",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOTLS", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "ShoalCoreTests",
             dependencies: [
