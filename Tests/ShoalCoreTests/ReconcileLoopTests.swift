@@ -4,9 +4,9 @@ import Testing
 @testable import ShoalCore
 
 @Suite struct ReconcileLoopTests {
-    /// Polls `condition` for up to two seconds.
+    /// Polls `condition` for up to five seconds.
     func eventually(_ condition: () async -> Bool) async throws -> Bool {
-        for _ in 0..<40 {
+        for _ in 0..<100 {
             if await condition() { return true }
             try await Task.sleep(for: .milliseconds(50))
         }
