@@ -82,9 +82,19 @@ public enum Orchestrator {
         guard var service = state.services[serviceID] else { return }
         let policy = service.spec.effectiveUpdatePolicy
         // A task that ended while it should run is replaced (restart policy "any", as Swarm's default).
+        // A task of the new generation failing during a rolling update pauses the update (Swarm's
+        // default failure action): the slots not yet updated keep their old tasks.
         for (id, task) in state.tasks where task.serviceID == serviceID && task.desiredState != .shutdown {
             if task.state.isTerminal {
                 state.tasks[id]?.desiredState = .shutdown
+                if task.state == .failed || task.state == .rejected, task.generation == service.generation,
+                    var update = service.update, update.state == .updating
+                {
+                    update.state = .paused
+                    update.message = "update paused: task \(task.name) \(task.state.rawValue): \(task.status)"
+                    service.update = update
+                    state.services[serviceID] = service
+                }
             }
         }
         var tasks = state.tasks.values.filter { $0.serviceID == serviceID }
@@ -346,7 +356,7 @@ public enum Orchestrator {
             let held = Allocator.usedAddresses(state, network: network).count
             message += "; network \(network.name) has no free address: \(pool) holds \(held)"
         }
-        if let update = service.update, update.state == .updating { message += "; \(update.message)" }
+        if let update = service.update, update.state != .completed { message += "; \(update.message)" }
         if service.status != message { state.services[serviceID]?.status = message }
     }
 }

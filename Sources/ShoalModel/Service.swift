@@ -176,7 +176,10 @@ public struct VirtualIP: Codable, Equatable, Sendable {
 /// Progress of a rolling update.
 public struct UpdateStatus: Codable, Equatable, Sendable {
     public enum State: String, Codable, Sendable {
-        case updating, completed
+        case updating
+        /// A task of the new generation failed; no further batches start until the next update.
+        case paused
+        case completed
     }
 
     public var state: State

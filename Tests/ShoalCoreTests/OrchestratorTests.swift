@@ -208,4 +208,35 @@ import Testing
         #expect(trace.allSatisfy { $0.old + $0.new >= 4 })
         #expect(trace.contains { $0.old + $0.new == 5 || $0.draining == 1 })
     }
+
+    @Test func aFailingNewTaskPausesTheUpdateAndOldTasksKeepServing() async throws {
+        let h = try await Harness.make(drainSeconds: 0)
+        let nodes = try await threeNodes(h)
+        try await h.service(
+            ServiceSpec(name: "web", replicas: 3, command: ["x"], updatePolicy: UpdatePolicy(parallelism: 1)))
+        try await h.settle(alive: nodes)
+        try await h.update("web") { $0.command = ["broken"] }
+        for _ in 0..<10 {
+            h.clock.advance(0.5)
+            try await h.heartbeat(nodes)
+            try await h.agentsAct(on: Set(nodes), failing: { $0.spec.command == ["broken"] })
+            try await h.manager.reconcile()
+        }
+        let state = await h.state
+        let update = try #require(state.service(named: "web")?.update)
+        #expect(update.state == .paused)
+        #expect(update.message.hasPrefix("update paused: task web.1."))
+        #expect(update.message.contains("failed"))
+        // Only the first slot was touched; the other two still run the old generation.
+        #expect(state.running("web").filter { $0.generation == 1 }.map(\.slot).sorted() == [2, 3])
+        #expect(state.service(named: "web")?.status.contains("update paused: task web.1.") == true)
+
+        // A new update (the fix) resumes rolling.
+        try await h.update("web") { $0.command = ["fixed"] }
+        try await h.settle(alive: nodes, rounds: 30, step: 1)
+        let fixed = await h.state
+        #expect(fixed.service(named: "web")?.update?.state == .completed)
+        #expect(fixed.running("web").count == 3)
+        #expect(fixed.running("web").allSatisfy { $0.spec.command == ["fixed"] })
+    }
 }

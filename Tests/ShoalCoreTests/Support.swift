@@ -114,7 +114,9 @@ struct Harness {
     }
 
     /// Agents on the nodes in `alive` start what should run and stop what should stop.
-    func agentsAct(on alive: Set<String>, failing: Set<String> = []) async throws {
+    func agentsAct(on alive: Set<String>, failing: @Sendable (ClusterTask) -> Bool = { _ in false })
+        async throws
+    {
         let tasks = await state.tasks.values.filter { task in
             task.nodeID.map(alive.contains) == true && !task.state.isTerminal
         }
@@ -124,7 +126,7 @@ struct Harness {
             switch (task.desiredState, task.state) {
             case (.shutdown, _): next = .shutdown
             case (.running, .assigned), (.draining, .assigned):
-                next = failing.contains(task.id) ? .failed : .running
+                next = failing(task) ? .failed : .running
             default: next = nil
             }
             guard let next else { continue }
