@@ -4,6 +4,21 @@ import Logging
 import NIOCore
 import ShoalModel
 
+/// Who may call a route, for the authorization layer (ShoalPKI's `Authorizer` maps these to its
+/// actions: `admin` -> `.admin`, the node routes -> the action for the node they name).
+public enum RouteAccess: String, Sendable {
+    /// Cluster administration and inspection.
+    case admin
+    /// A node joining (or rejoining) as itself.
+    case nodeRegister
+    /// The node named by `{id}`.
+    case nodeHeartbeat
+    /// The node named by `{id}`; admins may read it too.
+    case nodeFeed
+    /// The node the task `{id}` is placed on (as the store knows it).
+    case nodeTaskReport
+}
+
 /// One route of the manager's HTTP API. `path` is in OpenAPI form (`/v1/nodes/{id}`), which is
 /// also the form Hummingbird's router takes; docs/openapi.yaml must list every route.
 public struct APIRoute: Sendable {
@@ -11,7 +26,15 @@ public struct APIRoute: Sendable {
 
     public let method: HTTPRequest.Method
     public let path: String
+    public let access: RouteAccess
     let handler: Handler
+
+    init(method: HTTPRequest.Method, path: String, access: RouteAccess = .admin, handler: @escaping Handler) {
+        self.method = method
+        self.path = path
+        self.access = access
+        self.handler = handler
+    }
 }
 
 /// The manager's HTTP+JSON API.
@@ -19,9 +42,9 @@ public enum ManagerAPI {
     /// The one route table: the router is built from it and the OpenAPI test checks it.
     public static let routes: [APIRoute] = [
         APIRoute(method: .get, path: "/v1/info", handler: info),
-        APIRoute(method: .post, path: "/v1/nodes/register", handler: registerNode),
-        APIRoute(method: .post, path: "/v1/nodes/{id}/heartbeat", handler: heartbeat),
-        APIRoute(method: .get, path: "/v1/nodes/{id}/feed", handler: feed),
+        APIRoute(method: .post, path: "/v1/nodes/register", access: .nodeRegister, handler: registerNode),
+        APIRoute(method: .post, path: "/v1/nodes/{id}/heartbeat", access: .nodeHeartbeat, handler: heartbeat),
+        APIRoute(method: .get, path: "/v1/nodes/{id}/feed", access: .nodeFeed, handler: feed),
         APIRoute(method: .get, path: "/v1/nodes", handler: listNodes),
         APIRoute(method: .get, path: "/v1/nodes/{id}", handler: inspectNode),
         APIRoute(method: .post, path: "/v1/nodes/{id}/update", handler: updateNode),
@@ -38,7 +61,7 @@ public enum ManagerAPI {
         APIRoute(method: .delete, path: "/v1/services/{id}", handler: removeService),
         APIRoute(method: .get, path: "/v1/tasks", handler: listTasks),
         APIRoute(method: .get, path: "/v1/tasks/{id}", handler: inspectTask),
-        APIRoute(method: .post, path: "/v1/tasks/{id}/status", handler: taskStatus),
+        APIRoute(method: .post, path: "/v1/tasks/{id}/status", access: .nodeTaskReport, handler: taskStatus),
         APIRoute(method: .delete, path: "/v1/tasks/{id}", handler: removeTask),
     ]
 

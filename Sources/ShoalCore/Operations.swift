@@ -257,7 +257,18 @@ public enum Operations {
         -> Node
     {
         try checkName(registration.name)
-        if var node = state.nodes.values.first(where: { $0.name == registration.name }) {
+        if let given = registration.id {
+            try checkName(given, field: "id")
+            if let other = state.nodes.values.first(where: { $0.name == registration.name && $0.id != given })
+            {
+                throw .conflict("node name \(registration.name) is taken by node \(other.id)")
+            }
+        }
+        let existing =
+            registration.id.flatMap { state.nodes[$0] }
+            ?? (registration.id == nil ? state.nodes.values.first { $0.name == registration.name } : nil)
+        if var node = existing {
+            node.name = registration.name
             node.address = registration.address
             node.state = .ready
             node.status = "registered again"
@@ -266,9 +277,10 @@ public enum Operations {
             return node
         }
         let node = Node(
-            id: id, status: "registered", name: registration.name, role: registration.role ?? .worker,
+            id: registration.id ?? id, status: "registered", name: registration.name,
+            role: registration.role ?? .worker,
             address: registration.address)
-        state.nodes[id] = node
+        state.nodes[node.id] = node
         return node
     }
 

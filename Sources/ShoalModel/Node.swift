@@ -53,11 +53,15 @@ public struct Node: Codable, Equatable, Sendable, Identifiable {
 
 /// Body of `POST /v1/nodes/register`.
 public struct NodeRegistration: Codable, Equatable, Sendable {
+    /// The node's id when it already has one (e.g. issued with its certificate); the manager picks
+    /// one otherwise, and a node registering again by name keeps its id.
+    public var id: String?
     public var name: String
     public var address: IPv4Address
     public var role: NodeRole?
 
-    public init(name: String, address: IPv4Address, role: NodeRole? = nil) {
+    public init(id: String? = nil, name: String, address: IPv4Address, role: NodeRole? = nil) {
+        self.id = id
         self.name = name
         self.address = address
         self.role = role
