@@ -326,7 +326,9 @@ public enum Orchestrator {
     static func reap(_ state: inout ClusterState, config: OrchestratorConfig) {
         let finished = state.tasks.values.filter { $0.state.isTerminal && $0.desiredState == .shutdown }
         for group in Dictionary(grouping: finished, by: { "\($0.serviceID)/\($0.slotKey)" }).values {
-            let keep = state.services[group[0].serviceID] == nil ? 0 : config.taskHistory
+            // No history for a removed service, nor for a global task whose node was removed.
+            let nodeGone = group[0].slot == 0 && group[0].nodeID.flatMap { state.nodes[$0] } == nil
+            let keep = state.services[group[0].serviceID] == nil || nodeGone ? 0 : config.taskHistory
             let sorted = group.sorted { ($0.version, $0.id) > ($1.version, $1.id) }
             for task in sorted.dropFirst(keep) { state.tasks[task.id] = nil }
         }
