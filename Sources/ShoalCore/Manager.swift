@@ -94,17 +94,22 @@ public actor Manager {
 
     public func register(_ registration: NodeRegistration) async throws -> Node {
         let id = ObjectID.make()
-        let node = try await apply { state in
+        let (node, _) = try await store.write { state in
             try Operations.registerNode(registration, id: id, state: &state)
         }
+        // Seen now, before reconciling: otherwise the pass would judge it by the manager's start time.
         heartbeats[node.id] = clock()
+        try await reconcile()
         return await store.current().state.nodes[node.id] ?? node
     }
 
     public func heartbeat(_ nodeID: String) async throws -> HeartbeatResponse {
-        let node = try await apply { state in try Operations.heartbeat(nodeID, state: &state) }
+        _ = try await store.write { state in try Operations.heartbeat(nodeID, state: &state) }
+        // Recorded before reconciling, so a DOWN node's first heartbeat brings it back.
         heartbeats[nodeID] = clock()
-        return HeartbeatResponse(periodSeconds: config.orchestrator.heartbeatPeriod, state: node.state)
+        try await reconcile()
+        let state = await store.current().state.nodes[nodeID]?.state ?? .ready
+        return HeartbeatResponse(periodSeconds: config.orchestrator.heartbeatPeriod, state: state)
     }
 
     /// Reconciles after every commit and every `tickSeconds` until cancelled.

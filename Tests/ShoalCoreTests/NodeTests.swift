@@ -24,6 +24,26 @@ import Testing
         #expect(await h.state.nodes.count == 2)
     }
 
+    @Test func aNodeJoiningLongAfterTheManagerStartedIsReady() async throws {
+        let h = try await Harness.make()
+        h.clock.advance(60)
+        let late = try await h.addNode("late", address: "192.168.0.7")
+        #expect(late.state == .ready)
+        try await h.manager.reconcile()
+        #expect(await h.state.nodes[late.id]?.state == .ready)
+    }
+
+    @Test func oneHeartbeatBringsADownNodeBack() async throws {
+        let h = try await Harness.make()
+        let node = try await h.addNode("n1", address: "192.168.0.1")
+        h.clock.advance(16)
+        try await h.manager.reconcile()
+        #expect(await h.state.nodes[node.id]?.state == .down)
+        let answer = try await h.manager.heartbeat(node.id)
+        #expect(answer.state == .ready)
+        #expect(await h.state.nodes[node.id]?.state == .ready)
+    }
+
     @Test func onlyNodeRoutesAreOpenToNodes() {
         let nodeRoutes = ManagerAPI.routes.filter { $0.access != .admin }.map {
             "\($0.method.rawValue) \($0.path)"
