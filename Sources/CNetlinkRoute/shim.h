@@ -20,9 +20,16 @@
 #include <linux/if_bridge.h>
 #include <sys/socket.h>
 #include <sched.h>
+#include <sys/mount.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 // Macros from the kernel headers that Swift cannot import.
 static inline unsigned int shoal_nlmsg_align(unsigned int len) { return NLMSG_ALIGN(len); }
 static inline unsigned int shoal_nlmsg_hdrlen(void) { return NLMSG_HDRLEN; }
+
+// setns/unshare need _GNU_SOURCE in glibc's headers; the raw syscalls do not.
+static inline int shoal_setns_net(int fd) { return (int)syscall(SYS_setns, fd, 0x40000000 /* CLONE_NEWNET */); }
+static inline int shoal_unshare_net(void) { return (int)syscall(SYS_unshare, 0x40000000 /* CLONE_NEWNET */); }
 
 #endif
