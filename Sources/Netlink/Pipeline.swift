@@ -8,7 +8,10 @@ import Glibc
 /// read, so the receive buffer never holds more than one chunk of answers. A failing request is
 /// reported at its own index; the kernel goes on with the rest.
 struct Pipeline {
+    static let requestFlag: UInt16 = 0x1  // NLM_F_REQUEST
     static let ackFlag: UInt16 = 0x4  // NLM_F_ACK
+    static let dumpFlag: UInt16 = 0x300  // NLM_F_DUMP
+    static let dumpInterruptedFlag: UInt16 = 0x10  // NLM_F_DUMP_INTR
     static let errorType: UInt16 = 2  // NLMSG_ERROR
     static let doneType: UInt16 = 3  // NLMSG_DONE
     static let ackTLVsFlag: UInt16 = 0x200  // NLM_F_ACK_TLVS
@@ -46,7 +49,10 @@ struct Pipeline {
             {
                 var message = requests[end]
                 let sequence = firstSequence &+ UInt32(end)
-                Pipeline.store(UInt16(Pipeline.load16(message, 6) | Pipeline.ackFlag), in: &message, at: 6)
+                // libnl's build_*_request leaves NLM_F_REQUEST to its send path; the kernel ignores
+                // (and still ACKs) a message without it.
+                let flags = Pipeline.load16(message, 6) | Pipeline.ackFlag | Pipeline.requestFlag
+                Pipeline.store(flags, in: &message, at: 6)
                 Pipeline.store32(sequence, in: &message, at: 8)
                 chunk.append(contentsOf: message)
                 end += 1

@@ -172,15 +172,16 @@ enum RouteObjects {
         guard let made = rtnl_neigh_alloc() else { throw .errno(ENOMEM, "allocate fdb entry") }
         do throws(NetlinkError) {
             rtnl_neigh_set_ifindex(made, index)
-            rtnl_neigh_set_family(made, AF_BRIDGE)
-            let lladdr = try Libnl.address(entry.mac)
-            defer { nl_addr_put(lladdr) }
-            rtnl_neigh_set_lladdr(made, lladdr)
+            // The VTEP first: libnl refuses a destination whose family differs from one already set.
             if let destination = entry.destination {
                 let address = try Libnl.address(destination)
                 defer { nl_addr_put(address) }
                 try Libnl.check(rtnl_neigh_set_dst(made, address), "set fdb destination")
             }
+            rtnl_neigh_set_family(made, AF_BRIDGE)
+            let lladdr = try Libnl.address(entry.mac)
+            defer { nl_addr_put(lladdr) }
+            rtnl_neigh_set_lladdr(made, lladdr)
             if entry.isPermanent { rtnl_neigh_set_state(made, Int32(NUD_PERMANENT)) }
             if entry.isSelf { rtnl_neigh_set_flags(made, UInt32(NTF_SELF)) }
             return made

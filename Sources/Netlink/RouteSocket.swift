@@ -254,18 +254,16 @@ public final class RouteSocket {
     /// IPv4 and IPv6 neighbour entries, of one device or all.
     public func neighbours(device: String? = nil) throws(NetlinkError) -> [Neighbour] {
         let names = try linkNames()
-        return try withCache("dump neighbours", { rtnl_neigh_alloc_cache(handle, &$0) }) { cache in
-            Libnl.objects(cache).compactMap { object -> Neighbour? in
-                let family = rtnl_neigh_get_family(object)
-                guard family == AF_INET || family == AF_INET6,
-                    let name = names[rtnl_neigh_get_ifindex(object)], device == nil || device == name,
-                    let ip = Libnl.ipAddress(rtnl_neigh_get_dst(object))
-                else { return nil }
-                return Neighbour(
-                    device: name, address: ip, mac: Libnl.macAddress(rtnl_neigh_get_lladdr(object)),
-                    state: UInt16(truncatingIfNeeded: rtnl_neigh_get_state(object)))
+        var result: [Neighbour] = []
+        for family in [AF_INET, AF_INET6] {
+            for entry in try neighbourDump(family: family) {
+                guard let name = names[entry.index], device == nil || device == name,
+                    let ip = entry.destination
+                else { continue }
+                result.append(Neighbour(device: name, address: ip, mac: entry.mac, state: entry.state))
             }
         }
+        return result
     }
 
     /// Adds or replaces a static FDB entry (MAC -> VTEP) on a vxlan device.
@@ -286,17 +284,43 @@ public final class RouteSocket {
     /// Bridge FDB entries (AF_BRIDGE), of one device or all.
     public func fdbEntries(device: String? = nil) throws(NetlinkError) -> [FDBEntry] {
         let names = try linkNames()
-        return try withCache("dump fdb", { rtnl_neigh_alloc_cache(handle, &$0) }) { cache in
-            Libnl.objects(cache).compactMap { object -> FDBEntry? in
-                guard rtnl_neigh_get_family(object) == AF_BRIDGE,
-                    let name = names[rtnl_neigh_get_ifindex(object)], device == nil || device == name,
-                    let mac = Libnl.macAddress(rtnl_neigh_get_lladdr(object))
-                else { return nil }
-                return FDBEntry(
-                    device: name, mac: mac, destination: Libnl.ipAddress(rtnl_neigh_get_dst(object)),
-                    isPermanent: rtnl_neigh_get_state(object) & Int32(NUD_PERMANENT) != 0,
-                    isSelf: rtnl_neigh_get_flags(object) & UInt32(NTF_SELF) != 0)
+        return try neighbourDump(family: AF_BRIDGE).compactMap { entry -> FDBEntry? in
+            guard let name = names[entry.index], device == nil || device == name, let mac = entry.mac else {
+                return nil
             }
+            return FDBEntry(
+                device: name, mac: mac, destination: entry.destination,
+                isPermanent: entry.state & Neighbour.permanentState != 0, isSelf: entry.flags & UInt8(NTF_SELF) != 0)
+        }
+    }
+
+    private struct RawNeighbour {
+        let index: Int32
+        let state: UInt16
+        let flags: UInt8
+        let destination: IPAddress?
+        let mac: LinkLayerAddress?
+    }
+
+    /// One RTM_GETNEIGH dump of one family, parsed here: libnl's cache dumps AF_UNSPEC, which
+    /// the kernel answers without the bridge FDB, and a 10,000-entry cache is slow to build.
+    private func neighbourDump(family: Int32) throws(NetlinkError) -> [RawNeighbour] {
+        // nlmsghdr (16) + ndmsg (12): family first, the rest zero.
+        var request = [UInt8](repeating: 0, count: 28)
+        Pipeline.store32(28, in: &request, at: 0)
+        Pipeline.store(UInt16(RTM_GETNEIGH), in: &request, at: 4)
+        request[16] = UInt8(family)
+        nextSequence &+= 1
+        let messages = try Dump(fd: fd).run(request, sequence: nextSequence, operation: "dump neighbours")
+        return messages.compactMap { message -> RawNeighbour? in
+            let bytes = message.payload
+            guard message.type == UInt16(RTM_NEWNEIGH), bytes.count >= 12 else { return nil }
+            let index = Int32(bitPattern: Attributes.u32(bytes[4..<8]) ?? 0)
+            let attributes = Attributes.parse(bytes, from: 12)
+            return RawNeighbour(
+                index: index, state: Attributes.u16(bytes[8..<10]) ?? 0, flags: bytes[10],
+                destination: attributes[UInt16(NDA_DST)].flatMap { IPAddress(bytes: Array($0)) },
+                mac: attributes[UInt16(NDA_LLADDR)].flatMap { LinkLayerAddress(bytes: Array($0)) })
         }
     }
 

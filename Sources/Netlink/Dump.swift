@@ -1,0 +1,103 @@
+import CNetlinkRoute
+import Glibc
+
+/// Reads a netlink dump completely, or not at all.
+///
+/// A dump that the kernel marks NLM_F_DUMP_INTR (the table changed while it was read) or that
+/// lost messages (ENOBUFS) is read again from the start; after `attempts` tries it is reported.
+struct Dump {
+    struct Message {
+        let type: UInt16
+        let payload: [UInt8]
+    }
+
+    let fd: Int32
+    var attempts = 5
+
+    /// `request` is a complete message; its flags get NLM_F_REQUEST|NLM_F_DUMP and `sequence`.
+    func run(_ request: [UInt8], sequence: UInt32, operation: String) throws(NetlinkError) -> [Message] {
+        var request = request
+        Pipeline.store(
+            Pipeline.load16(request, 6) | Pipeline.requestFlag | Pipeline.dumpFlag, in: &request, at: 6)
+        Pipeline.store32(sequence, in: &request, at: 8)
+        var lastError = NetlinkError.libnl(-NLE_DUMP_INTR, operation)
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        for _ in 0..<attempts {
+            if let error = Socket.send(fd, request, operation: operation) { throw error }
+            var messages: [Message] = []
+            var interrupted = false
+            var done = false
+            var failure: NetlinkError?
+            while !done {
+                let count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+                if count < 0 {
+                    if errno == EINTR { continue }
+                    if errno == ENOBUFS {
+                        // Messages were dropped: finish reading this dump, then start over.
+                        interrupted = true
+                        lastError = .errno(ENOBUFS, operation)
+                        continue
+                    }
+                    throw .lastErrno(operation)
+                }
+                Pipeline.forEachMessage(buffer, count: count) { type, flags, seq, payload in
+                    guard seq == sequence, !done else { return }
+                    if flags & Pipeline.dumpInterruptedFlag != 0 { interrupted = true }
+                    switch type {
+                    case Pipeline.doneType:
+                        done = true
+                    case Pipeline.errorType:
+                        let (code, detail) = Pipeline.parseError(payload, flags: flags)
+                        if code != 0 { failure = .errno(-code, operation, detail: detail) }
+                        done = true
+                    default:
+                        messages.append(Message(type: type, payload: Array(payload)))
+                    }
+                }
+            }
+            if let failure { throw failure }
+            if !interrupted { return messages }
+        }
+        throw lastError
+    }
+}
+
+/// Reading netlink attributes (struct nlattr: u16 length, u16 type, payload, 4-byte aligned).
+enum Attributes {
+    /// Attributes of `bytes` from `offset` on, by type (the last one wins); nested flag masked off.
+    static func parse(_ bytes: [UInt8], from offset: Int = 0) -> [UInt16: ArraySlice<UInt8>] {
+        var result: [UInt16: ArraySlice<UInt8>] = [:]
+        var offset = offset
+        while offset + 4 <= bytes.count {
+            let length = Int(UInt16(bytes[offset]) | UInt16(bytes[offset + 1]) << 8)
+            let type = (UInt16(bytes[offset + 2]) | UInt16(bytes[offset + 3]) << 8) & 0x3fff
+            guard length >= 4, offset + length <= bytes.count else { break }
+            result[type] = bytes[(offset + 4)..<(offset + length)]
+            offset += (length + 3) & ~3
+        }
+        return result
+    }
+
+    static func u16(_ value: ArraySlice<UInt8>?) -> UInt16? {
+        guard let value, value.count >= 2 else { return nil }
+        let start = value.startIndex
+        return UInt16(value[start]) | UInt16(value[start + 1]) << 8
+    }
+
+    static func u32(_ value: ArraySlice<UInt8>?) -> UInt32? {
+        guard let value, value.count >= 4 else { return nil }
+        let start = value.startIndex
+        return (0..<4).reduce(UInt32(0)) { $0 | UInt32(value[start + $1]) << (8 * UInt32($1)) }
+    }
+
+    static func u64(_ value: ArraySlice<UInt8>?) -> UInt64? {
+        guard let value, value.count >= 8 else { return nil }
+        let start = value.startIndex
+        return (0..<8).reduce(UInt64(0)) { $0 | UInt64(value[start + $1]) << (8 * UInt64($1)) }
+    }
+
+    static func string(_ value: ArraySlice<UInt8>?) -> String? {
+        guard let value else { return nil }
+        return String(decoding: value.prefix { $0 != 0 }, as: UTF8.self)
+    }
+}
