@@ -1,9 +1,6 @@
 import Netlink
-let s = try RouteSocket(namespace: .current)
-let mac = LinkLayerAddress("02:42:00:00:00:01")!
-let r = try s.replaceNeighbours([Neighbour(device: "br0", address: .v4(10, 7, 0, 1), mac: mac)])
-print(r)
-let f = try s.replaceFDBEntries([FDBEntry(device: "vx0", mac: mac, destination: .v4(192, 168, 1, 1))])
-print(f)
-print(try s.fdbEntries(device: "vx0"))
-print(try s.neighbours(device: "br0"))
+let s = try IPVSSocket(namespace: .current)
+let key = ServiceKey.address(.tcp, .v4(10, 0, 0, 1), port: 80)
+do { try s.addService(VirtualService(key: key)) } catch { print(error) }
+do { try s.addDestination(Destination(address: .v4(10, 1, 0, 2), port: 8080), to: key) } catch { print(error) }
+print(try s.state())
