@@ -15,15 +15,19 @@ struct Dump {
     var attempts = 5
 
     /// `request` is a complete message; its flags get NLM_F_REQUEST|NLM_F_DUMP and `sequence`.
-    func run(_ request: [UInt8], sequence: UInt32, operation: String) throws(NetlinkError) -> [Message] {
+    /// `buffer` is the owner's receive buffer, reused across dumps (zeroing a fresh megabyte per
+    /// dump dominated reading thousands of small dumps).
+    func run(
+        _ request: [UInt8], sequence: UInt32, operation: @autoclosure () -> String, buffer: inout [UInt8]
+    ) throws(NetlinkError) -> [Message] {
         var request = request
         Pipeline.store(
             Pipeline.load16(request, 6) | Pipeline.requestFlag | Pipeline.dumpFlag, in: &request, at: 6)
         Pipeline.store32(sequence, in: &request, at: 8)
-        var lastError = NetlinkError.libnl(-NLE_DUMP_INTR, operation)
-        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        var lastError: NetlinkError?
+        if buffer.count < 64 * 1024 { buffer = [UInt8](repeating: 0, count: 1 << 20) }
         for _ in 0..<attempts {
-            if let error = Socket.send(fd, request, operation: operation) { throw error }
+            if let error = Socket.send(fd, request, operation: operation()) { throw error }
             var messages: [Message] = []
             var interrupted = false
             var done = false
@@ -35,10 +39,10 @@ struct Dump {
                     if errno == ENOBUFS {
                         // Messages were dropped: finish reading this dump, then start over.
                         interrupted = true
-                        lastError = .errno(ENOBUFS, operation)
+                        lastError = .errno(ENOBUFS, operation())
                         continue
                     }
-                    throw .lastErrno(operation)
+                    throw .lastErrno(operation())
                 }
                 Pipeline.forEachMessage(buffer, count: count) { type, flags, seq, payload in
                     guard seq == sequence, !done else { return }
@@ -48,7 +52,7 @@ struct Dump {
                         done = true
                     case Pipeline.errorType:
                         let (code, detail) = Pipeline.parseError(payload, flags: flags)
-                        if code != 0 { failure = .errno(-code, operation, detail: detail) }
+                        if code != 0 { failure = .errno(-code, operation(), detail: detail) }
                         done = true
                     default:
                         messages.append(Message(type: type, payload: Array(payload)))
@@ -58,20 +62,38 @@ struct Dump {
             if let failure { throw failure }
             if !interrupted { return messages }
         }
-        throw lastError
+        throw lastError ?? .libnl(-NLE_DUMP_INTR, operation())
+    }
+}
+
+/// Attributes by type (the last one wins), in a flat array: types are small numbers.
+struct AttributeTable {
+    private var slots: [ArraySlice<UInt8>?] = []
+
+    subscript(type: UInt16) -> ArraySlice<UInt8>? {
+        get { Int(type) < slots.count ? slots[Int(type)] : nil }
+        set {
+            if Int(type) >= slots.count { slots += [ArraySlice<UInt8>?](repeating: nil, count: Int(type) + 1 - slots.count) }
+            slots[Int(type)] = newValue
+        }
     }
 }
 
 /// Reading netlink attributes (struct nlattr: u16 length, u16 type, payload, 4-byte aligned).
 enum Attributes {
-    /// Attributes of `bytes` from `offset` on, by type (the last one wins); nested flag masked off.
-    static func parse(_ bytes: [UInt8], from offset: Int = 0) -> [UInt16: ArraySlice<UInt8>] {
-        var result: [UInt16: ArraySlice<UInt8>] = [:]
-        var offset = offset
-        while offset + 4 <= bytes.count {
+    /// Attributes of `bytes` from `offset` on, by type; the nested flag is masked off.
+    static func parse(_ bytes: [UInt8], from offset: Int = 0) -> AttributeTable {
+        parse(bytes[...], from: offset)
+    }
+
+    /// The same over a slice (a nested attribute's payload), without copying it.
+    static func parse(_ bytes: ArraySlice<UInt8>, from offset: Int = 0) -> AttributeTable {
+        var result = AttributeTable()
+        var offset = bytes.startIndex + offset
+        while offset + 4 <= bytes.endIndex {
             let length = Int(UInt16(bytes[offset]) | UInt16(bytes[offset + 1]) << 8)
             let type = (UInt16(bytes[offset + 2]) | UInt16(bytes[offset + 3]) << 8) & 0x3fff
-            guard length >= 4, offset + length <= bytes.count else { break }
+            guard length >= 4, offset + length <= bytes.endIndex else { break }
             result[type] = bytes[(offset + 4)..<(offset + length)]
             offset += (length + 3) & ~3
         }

@@ -135,9 +135,10 @@ enum IPVSMessages {
     }
 
     private static func address(_ value: ArraySlice<UInt8>?, family: UInt16) -> IPAddress? {
-        guard let value else { return nil }
-        let bytes = Array(value)
-        return IPAddress(bytes: Array(bytes.prefix(family == 2 ? 4 : 16)))
+        guard let value, value.count >= 4 else { return nil }
+        let start = value.startIndex
+        if family == 2 { return .v4(value[start], value[start + 1], value[start + 2], value[start + 3]) }
+        return IPAddress(bytes: Array(value.prefix(16)))
     }
 
     private static func bigEndianPort(_ value: ArraySlice<UInt8>?) -> UInt16? {
@@ -146,7 +147,7 @@ enum IPVSMessages {
 
     static func parseService(_ payload: [UInt8]) -> VirtualService? {
         guard let nested = Attributes.parse(payload, from: 4)[UInt16(IPVS_CMD_ATTR_SERVICE)] else { return nil }
-        let attributes = Attributes.parse(Array(nested))
+        let attributes = Attributes.parse(nested)
         guard let family = Attributes.u16(attributes[UInt16(IPVS_SVC_ATTR_AF)]) else { return nil }
         let key: ServiceKey
         if let mark = Attributes.u32(attributes[UInt16(IPVS_SVC_ATTR_FWMARK)]), mark != 0 {
@@ -171,7 +172,7 @@ enum IPVSMessages {
 
     static func parseDestination(_ payload: [UInt8], serviceFamily: AddressFamily) -> Destination? {
         guard let nested = Attributes.parse(payload, from: 4)[UInt16(IPVS_CMD_ATTR_DEST)] else { return nil }
-        let attributes = Attributes.parse(Array(nested))
+        let attributes = Attributes.parse(nested)
         let family =
             Attributes.u16(attributes[UInt16(IPVS_DEST_ATTR_ADDR_FAMILY)]) ?? serviceFamily.value
         guard let ip = address(attributes[UInt16(IPVS_DEST_ATTR_ADDR)], family: family),
@@ -194,7 +195,7 @@ enum IPVSMessages {
     /// STATS64 (all u64) when the kernel sends it, else STATS (u32 counters, u64 bytes).
     private static func stats(_ wide: ArraySlice<UInt8>?, _ narrow: ArraySlice<UInt8>?) -> IPVSStats? {
         guard let nested = wide ?? narrow else { return nil }
-        let attributes = Attributes.parse(Array(nested))
+        let attributes = Attributes.parse(nested)
         func value(_ type: Int) -> UInt64 {
             let raw = attributes[UInt16(type)]
             if let raw, raw.count >= 8 { return Attributes.u64(raw) ?? 0 }

@@ -10,6 +10,7 @@ public final class IPVSSocket {
     /// The generic netlink id of "IPVS", resolved when the socket opens.
     let family: UInt16
     private var sequence: UInt32 = 1
+    private var receiveBuffer: [UInt8] = []
 
     /// Opens the socket inside `namespace` and resolves the IPVS family. Fails with isNotFound
     /// (ENOENT) when the kernel has no IPVS.
@@ -95,8 +96,9 @@ public final class IPVSSocket {
         return try IPVSSocket.exchange(fd: fd, message, sequence: seq, operation: operation)
     }
 
-    private func dump(_ message: [UInt8], operation: String) throws(NetlinkError) -> [[UInt8]] {
-        try Dump(fd: fd).run(message, sequence: nextSequence(), operation: operation).map(\.payload)
+    private func dump(_ message: [UInt8], operation: @autoclosure () -> String) throws(NetlinkError) -> [[UInt8]] {
+        try Dump(fd: fd).run(message, sequence: nextSequence(), operation: operation(), buffer: &receiveBuffer)
+            .map(\.payload)
     }
 
     // MARK: Single operations

@@ -7,6 +7,7 @@ public final class RouteSocket {
     public let namespace: NetworkNamespace
     let handle: OpaquePointer
     private var nextSequence: UInt32 = 0x1000_0000
+    private var receiveBuffer: [UInt8] = []
 
     /// Opens the socket inside `namespace`; the calling thread is moved there and back.
     /// Call it on a thread you own (never Swift's cooperative pool) when namespace is not current.
@@ -311,7 +312,8 @@ public final class RouteSocket {
         Pipeline.store(UInt16(RTM_GETNEIGH), in: &request, at: 4)
         request[16] = UInt8(family)
         nextSequence &+= 1
-        let messages = try Dump(fd: fd).run(request, sequence: nextSequence, operation: "dump neighbours")
+        let messages = try Dump(fd: fd).run(
+            request, sequence: nextSequence, operation: "dump neighbours", buffer: &receiveBuffer)
         return messages.compactMap { message -> RawNeighbour? in
             let bytes = message.payload
             guard message.type == UInt16(RTM_NEWNEIGH), bytes.count >= 12 else { return nil }

@@ -42,7 +42,7 @@ import Testing
     }
 
     /// Reads the link message's attributes back; libnl's own order is not part of the contract.
-    private func linkAttributes(_ spec: LinkSpec, master: Int32? = nil) throws -> [UInt16: ArraySlice<UInt8>] {
+    private func linkAttributes(_ spec: LinkSpec, master: Int32? = nil) throws -> AttributeTable {
         let link = try RouteObjects.link(spec, masterIndex: master, namespaceFD: nil, peerNamespaceFD: nil)
         defer { rtnl_link_put(link) }
         var message: OpaquePointer?
