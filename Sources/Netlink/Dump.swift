@@ -73,7 +73,9 @@ struct AttributeTable {
     subscript(type: UInt16) -> ArraySlice<UInt8>? {
         get { Int(type) < slots.count ? slots[Int(type)] : nil }
         set {
-            if Int(type) >= slots.count { slots += [ArraySlice<UInt8>?](repeating: nil, count: Int(type) + 1 - slots.count) }
+            if Int(type) >= slots.count {
+                slots += [ArraySlice<UInt8>?](repeating: nil, count: Int(type) + 1 - slots.count)
+            }
             slots[Int(type)] = newValue
         }
     }

@@ -12,7 +12,8 @@ public final class IPVSClient: @unchecked Sendable {
     }
 
     /// Opens a generic netlink socket in `namespace` and resolves IPVS (isNotFound without ip_vs).
-    public static func open(_ namespace: NetworkNamespace = .current) async throws(NetlinkError) -> IPVSClient {
+    public static func open(_ namespace: NetworkNamespace = .current) async throws(NetlinkError) -> IPVSClient
+    {
         let worker = WorkerThread(name: "shoal-ipvs")
         let socket = try await worker.run { () throws(NetlinkError) in
             UncheckedBox(try IPVSSocket(namespace: namespace))

@@ -43,7 +43,9 @@ enum IPVSMessages {
     }
 
     /// The 16-byte union nf_inet_addr, as ipvsadm sends it.
-    private static func putAddress(_ header: UnsafeMutablePointer<nlmsghdr>, _ type: UInt16, _ address: IPAddress) {
+    private static func putAddress(
+        _ header: UnsafeMutablePointer<nlmsghdr>, _ type: UInt16, _ address: IPAddress
+    ) {
         var bytes = address.bytes
         bytes += [UInt8](repeating: 0, count: 16 - bytes.count)
         bytes.withUnsafeBytes { mnl_attr_put(header, type, 16, $0.baseAddress) }
@@ -99,7 +101,9 @@ enum IPVSMessages {
                 putService($0, key: service.key, full: service)
             }
         case .deleteService(let key):
-            message(family: family, command: Command.deleteService.rawValue) { putService($0, key: key, full: nil) }
+            message(family: family, command: Command.deleteService.rawValue) {
+                putService($0, key: key, full: nil)
+            }
         case .addDestination(let key, let destination):
             message(family: family, command: Command.newDestination.rawValue) {
                 putService($0, key: key, full: nil)
@@ -146,7 +150,9 @@ enum IPVSMessages {
     }
 
     static func parseService(_ payload: [UInt8]) -> VirtualService? {
-        guard let nested = Attributes.parse(payload, from: 4)[UInt16(IPVS_CMD_ATTR_SERVICE)] else { return nil }
+        guard let nested = Attributes.parse(payload, from: 4)[UInt16(IPVS_CMD_ATTR_SERVICE)] else {
+            return nil
+        }
         let attributes = Attributes.parse(nested)
         guard let family = Attributes.u16(attributes[UInt16(IPVS_SVC_ATTR_AF)]) else { return nil }
         let key: ServiceKey
@@ -187,8 +193,10 @@ enum IPVSMessages {
             lowerThreshold: Attributes.u32(attributes[UInt16(IPVS_DEST_ATTR_L_THRESH)]) ?? 0)
         destination.activeConnections = Attributes.u32(attributes[UInt16(IPVS_DEST_ATTR_ACTIVE_CONNS)]) ?? 0
         destination.inactiveConnections = Attributes.u32(attributes[UInt16(IPVS_DEST_ATTR_INACT_CONNS)]) ?? 0
-        destination.persistentConnections = Attributes.u32(attributes[UInt16(IPVS_DEST_ATTR_PERSIST_CONNS)]) ?? 0
-        destination.stats = stats(attributes[UInt16(IPVS_DEST_ATTR_STATS64)], attributes[UInt16(IPVS_DEST_ATTR_STATS)])
+        destination.persistentConnections =
+            Attributes.u32(attributes[UInt16(IPVS_DEST_ATTR_PERSIST_CONNS)]) ?? 0
+        destination.stats = stats(
+            attributes[UInt16(IPVS_DEST_ATTR_STATS64)], attributes[UInt16(IPVS_DEST_ATTR_STATS)])
         return destination
     }
 

@@ -96,19 +96,26 @@ public final class IPVSSocket {
         return try IPVSSocket.exchange(fd: fd, message, sequence: seq, operation: operation)
     }
 
-    private func dump(_ message: [UInt8], operation: @autoclosure () -> String) throws(NetlinkError) -> [[UInt8]] {
-        try Dump(fd: fd).run(message, sequence: nextSequence(), operation: operation(), buffer: &receiveBuffer)
-            .map(\.payload)
+    private func dump(_ message: [UInt8], operation: @autoclosure () -> String) throws(NetlinkError)
+        -> [[UInt8]]
+    {
+        try Dump(fd: fd).run(
+            message, sequence: nextSequence(), operation: operation(), buffer: &receiveBuffer
+        )
+        .map(\.payload)
     }
 
     // MARK: Single operations
 
     public func apply(_ request: IPVSRequest) throws(NetlinkError) {
-        _ = try perform(IPVSMessages.request(request, family: family), operation: IPVSSocket.describe(request))
+        _ = try perform(
+            IPVSMessages.request(request, family: family), operation: IPVSSocket.describe(request))
     }
 
     public func addService(_ service: VirtualService) throws(NetlinkError) { try apply(.addService(service)) }
-    public func updateService(_ service: VirtualService) throws(NetlinkError) { try apply(.updateService(service)) }
+    public func updateService(_ service: VirtualService) throws(NetlinkError) {
+        try apply(.updateService(service))
+    }
     public func deleteService(_ key: ServiceKey) throws(NetlinkError) { try apply(.deleteService(key)) }
     public func addDestination(_ destination: Destination, to key: ServiceKey) throws(NetlinkError) {
         try apply(.addDestination(key, destination))
@@ -116,19 +123,23 @@ public final class IPVSSocket {
     public func updateDestination(_ destination: Destination, in key: ServiceKey) throws(NetlinkError) {
         try apply(.updateDestination(key, destination))
     }
-    public func deleteDestination(_ address: IPAddress, port: UInt16, from key: ServiceKey) throws(NetlinkError) {
+    public func deleteDestination(_ address: IPAddress, port: UInt16, from key: ServiceKey)
+        throws(NetlinkError)
+    {
         try apply(.deleteDestination(key, address, port: port))
     }
     public func flush() throws(NetlinkError) { try apply(.flush) }
 
     /// The service with this key, nil when there is none.
     public func service(_ key: ServiceKey) throws(NetlinkError) -> VirtualService? {
-        let message = IPVSMessages.message(family: family, command: IPVSMessages.Command.getService.rawValue) {
+        let message = IPVSMessages.message(family: family, command: IPVSMessages.Command.getService.rawValue)
+        {
             IPVSMessages.putService($0, key: key, full: nil)
         }
         do throws(NetlinkError) {
-            return try perform(message, operation: "get service \(key)").compactMap(IPVSMessages.parseService).first
-        } catch where error.isNotFound || error.code == .errno(ESRCH) {
+            return try perform(message, operation: "get service \(key)").compactMap(IPVSMessages.parseService)
+                .first
+        } catch  where error.isNotFound || error.code == .errno(ESRCH) {
             return nil
         }
     }
@@ -141,7 +152,9 @@ public final class IPVSSocket {
 
     /// The destinations of one service, in one dump.
     public func destinations(of key: ServiceKey) throws(NetlinkError) -> [Destination] {
-        let message = IPVSMessages.message(family: family, command: IPVSMessages.Command.getDestination.rawValue) {
+        let message = IPVSMessages.message(
+            family: family, command: IPVSMessages.Command.getDestination.rawValue
+        ) {
             IPVSMessages.putService($0, key: key, full: nil)
         }
         return try dump(message, operation: "dump destinations of \(key)").compactMap {
@@ -160,7 +173,9 @@ public final class IPVSSocket {
 
     public func info() throws(NetlinkError) -> IPVSInfo {
         let message = IPVSMessages.message(family: family, command: IPVSMessages.Command.getInfo.rawValue)
-        guard let info = try perform(message, operation: "get ipvs info").compactMap(IPVSMessages.parseInfo).first
+        guard
+            let info = try perform(message, operation: "get ipvs info").compactMap(IPVSMessages.parseInfo)
+                .first
         else { throw .errno(EPROTO, "get ipvs info", detail: "no version in the answer") }
         return info
     }
@@ -198,7 +213,8 @@ public final class IPVSSocket {
             "add destination \(destination.address):\(destination.port) to \(key)"
         case .updateDestination(let key, let destination):
             "update destination \(destination.address):\(destination.port) in \(key)"
-        case .deleteDestination(let key, let address, let port): "delete destination \(address):\(port) from \(key)"
+        case .deleteDestination(let key, let address, let port):
+            "delete destination \(address):\(port) from \(key)"
         case .flush: "flush ipvs"
         }
     }

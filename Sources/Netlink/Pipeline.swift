@@ -115,7 +115,9 @@ struct Pipeline {
                 let type = raw.loadUnaligned(fromByteOffset: offset + 4, as: UInt16.self)
                 let flags = raw.loadUnaligned(fromByteOffset: offset + 6, as: UInt16.self)
                 let sequence = raw.loadUnaligned(fromByteOffset: offset + 8, as: UInt32.self)
-                body(type, flags, sequence, UnsafeRawBufferPointer(rebasing: raw[(offset + 16)..<(offset + length)]))
+                body(
+                    type, flags, sequence,
+                    UnsafeRawBufferPointer(rebasing: raw[(offset + 16)..<(offset + length)]))
                 offset += (length + 3) & ~3
             }
         }
@@ -181,7 +183,8 @@ enum Socket {
             let sent = bytes.withUnsafeBytes { raw in
                 withUnsafePointer(to: &kernel) { address in
                     address.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                        sendto(fd, raw.baseAddress, raw.count, 0, $0, socklen_t(MemoryLayout<sockaddr_nl>.size))
+                        sendto(
+                            fd, raw.baseAddress, raw.count, 0, $0, socklen_t(MemoryLayout<sockaddr_nl>.size))
                     }
                 }
             }

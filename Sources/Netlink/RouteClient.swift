@@ -15,7 +15,9 @@ public final class RouteClient: @unchecked Sendable {
     }
 
     /// Opens an rtnetlink socket inside `namespace` (entered on the client's thread, then left).
-    public static func open(_ namespace: NetworkNamespace = .current) async throws(NetlinkError) -> RouteClient {
+    public static func open(_ namespace: NetworkNamespace = .current) async throws(NetlinkError)
+        -> RouteClient
+    {
         let worker = WorkerThread(name: "shoal-rtnl")
         let socket = try await worker.run { () throws(NetlinkError) in
             UncheckedBox(try RouteSocket(namespace: namespace))

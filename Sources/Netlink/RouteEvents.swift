@@ -20,7 +20,8 @@ public enum RouteEvents {
     public static func subscribe(
         _ namespace: NetworkNamespace = .current
     ) async throws(NetlinkError) -> AsyncStream<RouteEvent> {
-        let (stream, continuation) = AsyncStream<RouteEvent>.makeStream(bufferingPolicy: .bufferingNewest(65_536))
+        let (stream, continuation) = AsyncStream<RouteEvent>.makeStream(
+            bufferingPolicy: .bufferingNewest(65_536))
         let stop = StopFlag()
         continuation.onTermination = { _ in stop.set() }
         let ready = Mutex<Result<Void, NetlinkError>?>(nil)
@@ -67,7 +68,8 @@ private final class Listener {
     var names: [Int32: String] = [:]
     var currentType: UInt16 = 0
 
-    init(namespace: NetworkNamespace, continuation: AsyncStream<RouteEvent>.Continuation) throws(NetlinkError) {
+    init(namespace: NetworkNamespace, continuation: AsyncStream<RouteEvent>.Continuation) throws(NetlinkError)
+    {
         self.continuation = continuation
         lookup = try RouteSocket(namespace: namespace)
         guard let sock = nl_socket_alloc() else { throw .errno(ENOMEM, "allocate event socket") }
@@ -88,16 +90,20 @@ private final class Listener {
 
     func run(until stop: StopFlag) {
         let context = Unmanaged.passUnretained(self).toOpaque()
-        nl_socket_modify_cb(events, NL_CB_VALID, NL_CB_CUSTOM, { message, argument in
-            guard let message, let argument else { return Int32(NL_OK.rawValue) }
-            let listener = Unmanaged<Listener>.fromOpaque(argument).takeUnretainedValue()
-            listener.currentType = nlmsg_hdr(message)?.pointee.nlmsg_type ?? 0
-            _ = nl_msg_parse(message, { object, argument in
-                guard let object, let argument else { return }
-                Unmanaged<Listener>.fromOpaque(argument).takeUnretainedValue().handle(object)
-            }, argument)
-            return Int32(NL_OK.rawValue)
-        }, context)
+        nl_socket_modify_cb(
+            events, NL_CB_VALID, NL_CB_CUSTOM,
+            { message, argument in
+                guard let message, let argument else { return Int32(NL_OK.rawValue) }
+                let listener = Unmanaged<Listener>.fromOpaque(argument).takeUnretainedValue()
+                listener.currentType = nlmsg_hdr(message)?.pointee.nlmsg_type ?? 0
+                _ = nl_msg_parse(
+                    message,
+                    { object, argument in
+                        guard let object, let argument else { return }
+                        Unmanaged<Listener>.fromOpaque(argument).takeUnretainedValue().handle(object)
+                    }, argument)
+                return Int32(NL_OK.rawValue)
+            }, context)
         var poller = pollfd(fd: nl_socket_get_fd(events), events: Int16(POLLIN), revents: 0)
         while !stop.isSet {
             let ready = poll(&poller, 1, 200)

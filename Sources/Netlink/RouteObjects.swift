@@ -192,7 +192,9 @@ enum RouteObjects {
     }
 
     /// Message bytes for one neighbour or FDB object (RTM_NEWNEIGH or RTM_DELNEIGH).
-    static func neighbourMessage(_ neigh: OpaquePointer, add: Bool, flags: Int32) throws(NetlinkError) -> [UInt8] {
+    static func neighbourMessage(_ neigh: OpaquePointer, add: Bool, flags: Int32) throws(NetlinkError)
+        -> [UInt8]
+    {
         var message: OpaquePointer?
         let rc =
             add

@@ -46,7 +46,7 @@ public final class RouteSocket {
         var found: OpaquePointer?
         do throws(NetlinkError) {
             try Libnl.check(rtnl_link_get_kernel(handle, 0, name, &found), "get link \(name)")
-        } catch where error.isNotFound {
+        } catch  where error.isNotFound {
             return nil
         }
         guard let found else { return nil }
@@ -60,9 +60,10 @@ public final class RouteSocket {
 
     /// All links of the namespace.
     public func links() throws(NetlinkError) -> [Link] {
-        try withCache("dump links", { rtnl_link_alloc_cache(handle, AF_UNSPEC, &$0) }) { cache in
+        try fillCache("dump links") { rtnl_link_alloc_cache(handle, AF_UNSPEC, &$0) }.read { cache in
             let values = Libnl.objects(cache).map { Self.link(from: $0) }
-            let names = Dictionary(values.map { ($0.index, $0.name) }, uniquingKeysWith: { first, _ in first })
+            let names = Dictionary(
+                values.map { ($0.index, $0.name) }, uniquingKeysWith: { first, _ in first })
             return values.map { link in
                 var link = link
                 if let master = link.masterIndex { link.master = names[master] }
@@ -75,7 +76,9 @@ public final class RouteSocket {
     public func createLink(_ spec: LinkSpec) throws(NetlinkError) {
         let masterIndex = try spec.master.map { name throws(NetlinkError) in try index(of: name) }
         var descriptors: [Int32] = []
-        defer { descriptors.forEach { close($0) } }
+        defer {
+            for descriptor in descriptors { close(descriptor) }
+        }
         var namespaceFD: Int32?
         if let target = spec.namespace, target != .current {
             let fd = try target.openDescriptor()
@@ -177,13 +180,14 @@ public final class RouteSocket {
     /// Addresses (IPv4 and IPv6), of one device or all.
     public func addresses(device: String? = nil) throws(NetlinkError) -> [Address] {
         let names = try linkNames()
-        return try withCache("dump addresses", { rtnl_addr_alloc_cache(handle, &$0) }) { cache in
+        return try fillCache("dump addresses") { rtnl_addr_alloc_cache(handle, &$0) }.read { cache in
             Libnl.objects(cache).compactMap { object -> Address? in
                 guard let name = names[rtnl_addr_get_ifindex(object)],
                     device == nil || device == name,
                     let ip = Libnl.ipAddress(rtnl_addr_get_local(object))
                 else { return nil }
-                return Address(device: name, address: ip, prefixLength: UInt8(rtnl_addr_get_prefixlen(object)))
+                return Address(
+                    device: name, address: ip, prefixLength: UInt8(rtnl_addr_get_prefixlen(object)))
             }
         }
     }
@@ -211,7 +215,8 @@ public final class RouteSocket {
     /// Unicast routes of one table (main by default).
     public func routes(table: UInt32 = Route.mainTable) throws(NetlinkError) -> [Route] {
         let names = try linkNames()
-        return try withCache("dump routes", { rtnl_route_alloc_cache(handle, AF_UNSPEC, 0, &$0) }) { cache in
+        return try fillCache("dump routes") { rtnl_route_alloc_cache(handle, AF_UNSPEC, 0, &$0) }.read {
+            cache in
             Libnl.objects(cache).compactMap { object -> Route? in
                 guard rtnl_route_get_table(object) == table, rtnl_route_get_type(object) == UInt8(RTN_UNICAST)
                 else { return nil }
@@ -249,7 +254,8 @@ public final class RouteSocket {
         let object = try RouteObjects.neighbour(neighbour, index: index(of: neighbour.device))
         defer { rtnl_neigh_put(object) }
         try Libnl.check(
-            rtnl_neigh_delete(handle, object, 0), "delete neighbour \(neighbour.address) on \(neighbour.device)")
+            rtnl_neigh_delete(handle, object, 0),
+            "delete neighbour \(neighbour.address) on \(neighbour.device)")
     }
 
     /// IPv4 and IPv6 neighbour entries, of one device or all.
@@ -291,7 +297,8 @@ public final class RouteSocket {
             }
             return FDBEntry(
                 device: name, mac: mac, destination: entry.destination,
-                isPermanent: entry.state & Neighbour.permanentState != 0, isSelf: entry.flags & UInt8(NTF_SELF) != 0)
+                isPermanent: entry.state & Neighbour.permanentState != 0,
+                isSelf: entry.flags & UInt8(NTF_SELF) != 0)
         }
     }
 
@@ -330,28 +337,36 @@ public final class RouteSocket {
 
     /// Replaces many neighbour entries in one pipelined batch; one result per entry (nil = done).
     public func replaceNeighbours(_ entries: [Neighbour]) throws(NetlinkError) -> [NetlinkError?] {
-        try neighbourBatch(entries.count, add: true, describe: { "replace neighbour \(entries[$0].address)" }) {
-            index, i throws(NetlinkError) in try RouteObjects.neighbour(entries[i], index: index(entries[i].device))
-        }
+        try neighbourBatch(
+            entries.count, add: true, describe: { "replace neighbour \(entries[$0].address)" },
+            object: { index, i throws(NetlinkError) in
+                try RouteObjects.neighbour(entries[i], index: index(entries[i].device))
+            })
     }
 
     public func deleteNeighbours(_ entries: [Neighbour]) throws(NetlinkError) -> [NetlinkError?] {
-        try neighbourBatch(entries.count, add: false, describe: { "delete neighbour \(entries[$0].address)" }) {
-            index, i throws(NetlinkError) in try RouteObjects.neighbour(entries[i], index: index(entries[i].device))
-        }
+        try neighbourBatch(
+            entries.count, add: false, describe: { "delete neighbour \(entries[$0].address)" },
+            object: { index, i throws(NetlinkError) in
+                try RouteObjects.neighbour(entries[i], index: index(entries[i].device))
+            })
     }
 
     /// Replaces many FDB entries in one pipelined batch; one result per entry (nil = done).
     public func replaceFDBEntries(_ entries: [FDBEntry]) throws(NetlinkError) -> [NetlinkError?] {
-        try neighbourBatch(entries.count, add: true, describe: { "replace fdb \(entries[$0].mac)" }) {
-            index, i throws(NetlinkError) in try RouteObjects.fdb(entries[i], index: index(entries[i].device))
-        }
+        try neighbourBatch(
+            entries.count, add: true, describe: { "replace fdb \(entries[$0].mac)" },
+            object: { index, i throws(NetlinkError) in
+                try RouteObjects.fdb(entries[i], index: index(entries[i].device))
+            })
     }
 
     public func deleteFDBEntries(_ entries: [FDBEntry]) throws(NetlinkError) -> [NetlinkError?] {
-        try neighbourBatch(entries.count, add: false, describe: { "delete fdb \(entries[$0].mac)" }) {
-            index, i throws(NetlinkError) in try RouteObjects.fdb(entries[i], index: index(entries[i].device))
-        }
+        try neighbourBatch(
+            entries.count, add: false, describe: { "delete fdb \(entries[$0].mac)" },
+            object: { index, i throws(NetlinkError) in
+                try RouteObjects.fdb(entries[i], index: index(entries[i].device))
+            })
     }
 
     private func neighbourBatch(
@@ -384,23 +399,31 @@ public final class RouteSocket {
         Dictionary(try links().map { ($0.index, $0.name) }, uniquingKeysWith: { first, _ in first })
     }
 
-    /// Fills a libnl cache and reads it. A dump that changed while it was read (NLE_DUMP_INTR)
-    /// or lost messages (NLE_NOMEM from ENOBUFS) is read again, then reported: never half a table.
-    private func withCache<T>(
-        _ operation: String, _ fill: (inout OpaquePointer?) -> Int32, _ read: (OpaquePointer) -> T
-    ) throws(NetlinkError) -> T {
+    /// Fills a libnl cache. A dump that changed while it was read (NLE_DUMP_INTR) or lost
+    /// messages (NLE_NOMEM from ENOBUFS) is read again, then reported: never half a table.
+    private func fillCache(
+        _ operation: String, _ fill: (inout OpaquePointer?) -> Int32
+    ) throws(NetlinkError) -> OwnedCache {
         var attempt = 0
         while true {
             attempt += 1
             var cache: OpaquePointer?
             let rc = fill(&cache)
-            if rc >= 0, let cache {
-                defer { nl_cache_free(cache) }
-                return read(cache)
-            }
+            if rc >= 0, let cache { return OwnedCache(cache) }
             if let cache { nl_cache_free(cache) }
             if (rc == -NLE_DUMP_INTR || rc == -NLE_NOMEM) && attempt < 5 { continue }
             throw .libnl(rc, operation)
         }
     }
+}
+
+/// A libnl cache freed when the last reference goes.
+final class OwnedCache {
+    let pointer: OpaquePointer
+
+    init(_ pointer: OpaquePointer) { self.pointer = pointer }
+
+    deinit { nl_cache_free(pointer) }
+
+    func read<T>(_ body: (OpaquePointer) -> T) -> T { body(pointer) }
 }

@@ -13,7 +13,8 @@ struct BenchError: Error, CustomStringConvertible {
 
 func option(_ name: String, _ fallback: Int) -> Int {
     let arguments = CommandLine.arguments
-    guard let at = arguments.firstIndex(of: name), at + 1 < arguments.count, let value = Int(arguments[at + 1])
+    guard let at = arguments.firstIndex(of: name), at + 1 < arguments.count,
+        let value = Int(arguments[at + 1])
     else { return fallback }
     return value
 }
@@ -87,7 +88,9 @@ func fdbNeighbour() throws {
     var fdbBatch = ""
     var neighBatch = ""
     for i in 0..<count {
-        let mac = LinkLayerAddress(bytes: [0x02, 0x42, 0x0a, UInt8(i >> 16), UInt8((i >> 8) & 0xff), UInt8(i & 0xff)])
+        let mac = LinkLayerAddress(bytes: [
+            0x02, 0x42, 0x0a, UInt8(i >> 16), UInt8((i >> 8) & 0xff), UInt8(i & 0xff),
+        ])
         guard let mac else { throw BenchError(description: "mac") }
         let vtep = IPAddress.v4(192, 168, UInt8(1 + (i / 250) % 250), UInt8(1 + i % 250))
         let ip = IPAddress.v4(10, UInt8(1 + i >> 16), UInt8((i >> 8) & 0xff), UInt8(i & 0xff))
@@ -120,7 +123,8 @@ func fdbNeighbour() throws {
         shoalFDB.append(try seconds { fdbResults = try socket.replaceFDBEntries(fdbEntries) })
         shoalNeigh.append(try seconds { neighResults = try socket.replaceNeighbours(neighbours) })
         guard fdbResults.allSatisfy({ $0 == nil }), neighResults.allSatisfy({ $0 == nil }) else {
-            throw BenchError(description: "shoal batch had failures: \(fdbResults.compactMap { $0 }.prefix(3))")
+            throw BenchError(
+                description: "shoal batch had failures: \(fdbResults.compactMap { $0 }.prefix(3))")
         }
         let shoalFDBCount = try socket.fdbEntries(device: "vx0").filter { $0.destination != nil }.count
         let shoalNeighCount = try socket.neighbours(device: "br0").filter(\.isPermanent).count
@@ -134,7 +138,8 @@ func fdbNeighbour() throws {
         let check = try RouteSocket(namespace: .named(anchorNS))
         let anchorFDBCount = try check.fdbEntries(device: "vx0").filter { $0.destination != nil }.count
         let anchorNeighCount = try check.neighbours(device: "br0").filter(\.isPermanent).count
-        guard shoalFDBCount == count, shoalNeighCount == count, anchorFDBCount == count, anchorNeighCount == count
+        guard shoalFDBCount == count, shoalNeighCount == count, anchorFDBCount == count,
+            anchorNeighCount == count
         else {
             throw BenchError(
                 description:
@@ -142,7 +147,9 @@ func fdbNeighbour() throws {
                     + "iproute2 fdb \(anchorFDBCount) neigh \(anchorNeighCount), want \(count)")
         }
     }
-    print("benchmark 1: \(count) FDB entries and \(count) neighbour entries on one vxlan/bridge, from empty, \(runs) runs")
+    print(
+        "benchmark 1: \(count) FDB entries and \(count) neighbour entries on one vxlan/bridge, from empty, \(runs) runs"
+    )
     report("fdb (vx0)", shoal: shoalFDB, anchor: bridgeTimes, anchorName: "bridge -batch")
     report("neigh (br0)", shoal: shoalNeigh, anchor: ipTimes, anchorName: "ip -batch")
     let shoalTotal = zip(shoalFDB, shoalNeigh).map { $0 + $1 }
@@ -164,7 +171,8 @@ func ipvs() throws {
         for d in 0..<destinations {
             let real = IPAddress.v4(10, 20, UInt8(s / 250), UInt8(1 + (s % 250 + d) % 250))
             let port = UInt16(8000 + d)
-            requests.append(.addDestination(key, Destination(address: real, port: port, forwarding: .masquerade)))
+            requests.append(
+                .addDestination(key, Destination(address: real, port: port, forwarding: .masquerade)))
             rules += "-a -t \(vip):80 -r \(real):\(port) -m -w 1\n"
         }
     }
@@ -190,14 +198,16 @@ func ipvs() throws {
         let anchorNS = "shb\(getpid())-a\(round)"
         try freshOverlay(anchorNS)
         defer { deleteNamespace(anchorNS) }
-        anchorWrite.append(try seconds { try run(["ip", "netns", "exec", anchorNS, "ipvsadm", "-R"], stdin: rulesFile) })
+        anchorWrite.append(
+            try seconds { try run(["ip", "netns", "exec", anchorNS, "ipvsadm", "-R"], stdin: rulesFile) })
 
         // Reading back the full state, from the ipvsadm-written namespace for both.
         let reader = try IPVSSocket(namespace: .named(anchorNS))
         var state: [(service: VirtualService, destinations: [Destination])] = []
         shoalRead.append(try seconds { state = try reader.state() })
         var saved = ""
-        anchorRead.append(try seconds { saved = try run(["ip", "netns", "exec", anchorNS, "ipvsadm", "-Sn"]) })
+        anchorRead.append(
+            try seconds { saved = try run(["ip", "netns", "exec", anchorNS, "ipvsadm", "-Sn"]) })
         let readDestinations = state.reduce(0) { $0 + $1.destinations.count }
         let savedServices = saved.split(separator: "\n").filter { $0.hasPrefix("-A") }.count
         let savedDestinations = saved.split(separator: "\n").filter { $0.hasPrefix("-a") }.count
@@ -213,7 +223,8 @@ func ipvs() throws {
                     + "\(readDestinations), ipvsadm -Sn \(savedServices)/\(savedDestinations)")
         }
     }
-    print("benchmark 2: \(services) virtual services x \(destinations) destinations, from empty, \(runs) runs")
+    print(
+        "benchmark 2: \(services) virtual services x \(destinations) destinations, from empty, \(runs) runs")
     report("write", shoal: shoalWrite, anchor: anchorWrite, anchorName: "ipvsadm -R")
     print("benchmark 3: read back \(services) services and \(services * destinations) destinations")
     report("read", shoal: shoalRead, anchor: anchorRead, anchorName: "ipvsadm -Sn")
@@ -224,7 +235,9 @@ do {
     case "fdb-neigh": try fdbNeighbour()
     case "ipvs": try ipvs()
     default:
-        print("usage: shoal-bench fdb-neigh [--count N] [--runs R] | ipvs [--services N] [--dests D] [--runs R]")
+        print(
+            "usage: shoal-bench fdb-neigh [--count N] [--runs R] | ipvs [--services N] [--dests D] [--runs R]"
+        )
         exit(2)
     }
 } catch {

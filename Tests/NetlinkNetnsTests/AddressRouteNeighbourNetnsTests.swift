@@ -67,7 +67,8 @@ import Testing
                 destination: try #require(IPAddress("0.0.0.0")), prefixLength: 0,
                 gateway: IPAddress("10.1.0.254"), device: "br0", table: 100)
             try await client.replaceRoute(inTable)
-            #expect(try Shell.ip(ns, "route", "show", "table", "100").contains("default via 10.1.0.254 dev br0"))
+            #expect(
+                try Shell.ip(ns, "route", "show", "table", "100").contains("default via 10.1.0.254 dev br0"))
             let v6 = Route(destination: try #require(IPAddress("fd00:9::")), prefixLength: 64, device: "br0")
             try await client.replaceRoute(v6)
             #expect(try Shell.ip(ns, "-6", "route", "show").contains("fd00:9::/64 dev br0"))
@@ -92,19 +93,28 @@ import Testing
             try await client.replaceNeighbour(neighbour)
             try await client.replaceNeighbour(neighbour)
             #expect(
-                try Shell.ip(ns, "neigh", "show", "dev", "br0").contains("10.1.0.5 lladdr 02:42:0a:01:00:05 PERMANENT"))
+                try Shell.ip(ns, "neigh", "show", "dev", "br0").contains(
+                    "10.1.0.5 lladdr 02:42:0a:01:00:05 PERMANENT"))
             var moved = neighbour
             moved.mac = LinkLayerAddress("02:42:0a:01:00:06")
             try await client.replaceNeighbour(moved)
-            #expect(try Shell.ip(ns, "neigh", "show", "dev", "br0").contains("lladdr 02:42:0a:01:00:06 PERMANENT"))
+            #expect(
+                try Shell.ip(ns, "neigh", "show", "dev", "br0").contains("lladdr 02:42:0a:01:00:06 PERMANENT")
+            )
             let v6 = Neighbour(
-                device: "br0", address: try #require(IPAddress("fd00:1::5")), mac: LinkLayerAddress("02:00:00:00:00:05"))
+                device: "br0", address: try #require(IPAddress("fd00:1::5")),
+                mac: LinkLayerAddress("02:00:00:00:00:05"))
             try await client.replaceNeighbour(v6)
-            #expect(try Shell.ip(ns, "-6", "neigh", "show").contains("fd00:1::5 dev br0 lladdr 02:00:00:00:00:05 PERMANENT"))
+            #expect(
+                try Shell.ip(ns, "-6", "neigh", "show").contains(
+                    "fd00:1::5 dev br0 lladdr 02:00:00:00:00:05 PERMANENT"))
             let listed = try await client.neighbours(device: "br0")
             #expect(listed.contains(moved))
             #expect(listed.contains(v6))
-            #expect(listed.filter { $0.address == moved.address || $0.address == v6.address }.allSatisfy { $0.isPermanent })
+            #expect(
+                listed.filter { $0.address == moved.address || $0.address == v6.address }.allSatisfy {
+                    $0.isPermanent
+                })
             try await client.deleteNeighbour(moved)
             #expect(!(try Shell.ip(ns, "neigh", "show")).contains("10.1.0.5"))
             await expectError(\.isNotFound) { try await client.deleteNeighbour(moved) }
@@ -150,10 +160,13 @@ import Testing
             #expect(try await client.replaceFDBEntries(entries).allSatisfy { $0 == nil })
             #expect(try await client.replaceNeighbours(neighbours).allSatisfy { $0 == nil })
             let fdbLines = try Shell.bridge(ns, "fdb", "show", "dev", "vx0").split(separator: "\n")
-            #expect(fdbLines.filter { $0.contains("self permanent") && $0.contains("dst 192.168.1.") }.count == count)
+            #expect(
+                fdbLines.filter { $0.contains("self permanent") && $0.contains("dst 192.168.1.") }.count
+                    == count)
             let neighLines = try Shell.ip(ns, "neigh", "show", "dev", "br0").split(separator: "\n")
             #expect(neighLines.filter { $0.contains("PERMANENT") }.count == count)
-            #expect(try await client.fdbEntries(device: "vx0").filter { $0.destination != nil }.count == count)
+            #expect(
+                try await client.fdbEntries(device: "vx0").filter { $0.destination != nil }.count == count)
             #expect(try await client.neighbours(device: "br0").filter { $0.isPermanent }.count == count)
 
             // Delete 10 entries, then delete a batch that includes them again: exactly those fail.

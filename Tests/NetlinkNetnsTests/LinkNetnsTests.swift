@@ -69,7 +69,8 @@ import Testing
             try await client.createLink(LinkSpec(name: "br0", kind: .bridge))
             try await client.createLink(LinkSpec(name: "d0", kind: .veth(peer: "d0p")))
             let mac = try #require(LinkLayerAddress("02:00:00:00:00:42"))
-            try await client.changeLink("d0", LinkChange(up: true, mtu: 1400, mac: mac, master: .attach("br0")))
+            try await client.changeLink(
+                "d0", LinkChange(up: true, mtu: 1400, mac: mac, master: .attach("br0")))
             var shown = try Shell.ip(ns, "link", "show", "d0")
             #expect(shown.contains("mtu 1400"))
             #expect(shown.contains("master br0"))
@@ -87,7 +88,8 @@ import Testing
             let (host, task) = (names[0], names[1])
             let client = try await RouteClient.open(.named(host))
             try await client.createLink(
-                LinkSpec(name: "ve0", kind: .veth(peer: "eth0", peerNamespace: .named(task)), mtu: 1450, up: true))
+                LinkSpec(
+                    name: "ve0", kind: .veth(peer: "eth0", peerNamespace: .named(task)), mtu: 1450, up: true))
             #expect(try Shell.ip(host, "link", "show", "ve0").contains("mtu 1450"))
             #expect(try Shell.ip(task, "link", "show", "eth0").contains("mtu 1450"))
 

@@ -30,13 +30,15 @@ import Testing
 
     @Test func firewallMarkServiceAndDestinationMessages() {
         let key = ServiceKey.firewallMark(7)
-        let destination = Destination(address: .v4(10, 1, 0, 9), port: 8080, forwarding: .directRoute, weight: 3)
+        let destination = Destination(
+            address: .v4(10, 1, 0, 9), port: 8080, forwarding: .directRoute, weight: 3)
         let bytes = IPVSMessages.request(.addDestination(key, destination), family: family)
         #expect(
             hex(bytes)
                 == "70000000" + "2400" + "0100" + "00000000" + "00000000"  // len 112
                 + "05" + "01" + "0000"  // IPVS_CMD_NEW_DEST
-                + "1400" + "0180" + "0600" + "0100" + "0200" + "0000" + "0800" + "0500" + "07000000"  // fwmark 7
+                // The service by firewall mark 7.
+                + "1400" + "0180" + "0600" + "0100" + "0200" + "0000" + "0800" + "0500" + "07000000"
                 + "4800" + "0280"  // IPVS_CMD_ATTR_DEST, nested, 72 bytes
                 + "1400" + "0100" + "0a010009" + "000000000000000000000000"
                 + "0600" + "0200" + "1f90" + "0000"  // port 8080
@@ -44,7 +46,8 @@ import Testing
                 + "0800" + "0300" + "03000000"  // direct route
                 + "0800" + "0400" + "03000000"  // weight 3
                 + "0800" + "0500" + "00000000" + "0800" + "0600" + "00000000")  // thresholds
-        let delete = IPVSMessages.request(.deleteDestination(key, .v4(10, 1, 0, 9), port: 8080), family: family)
+        let delete = IPVSMessages.request(
+            .deleteDestination(key, .v4(10, 1, 0, 9), port: 8080), family: family)
         #expect(delete[16] == 7)  // IPVS_CMD_DEL_DEST, identity only
         #expect(delete.count == 16 + 4 + 20 + (4 + 20 + 8 + 8))
     }

@@ -12,13 +12,15 @@ import Testing
 
     @Test func permanentNeighbourReplaceRequest() throws {
         let neighbour = Neighbour(
-            device: "br0", address: try #require(IPAddress("10.7.0.1")), mac: LinkLayerAddress("02:42:00:00:00:01"))
+            device: "br0", address: try #require(IPAddress("10.7.0.1")),
+            mac: LinkLayerAddress("02:42:00:00:00:01"))
         let object = try RouteObjects.neighbour(neighbour, index: 2)
         defer { rtnl_neigh_put(object) }
         let bytes = try RouteObjects.neighbourMessage(
             object, add: true, flags: RouteObjects.nlmCreate | RouteObjects.nlmReplace)
         #expect(
-            hex(bytes) == "30000000" + "1c00" + "0005" + "00000000" + "00000000"  // len 48, RTM_NEWNEIGH, CREATE|REPLACE
+            // len 48, RTM_NEWNEIGH, CREATE|REPLACE
+            hex(bytes) == "30000000" + "1c00" + "0005" + "00000000" + "00000000"
                 + "02000000" + "02000000" + "8000" + "00" + "00"  // AF_INET, ifindex 2, NUD_PERMANENT
                 + "0800" + "0100" + "0a070001"  // NDA_DST 10.7.0.1
                 + "0a00" + "0200" + "024200000001" + "0000")  // NDA_LLADDR
@@ -46,7 +48,9 @@ import Testing
         let link = try RouteObjects.link(spec, masterIndex: master, namespaceFD: nil, peerNamespaceFD: nil)
         defer { rtnl_link_put(link) }
         var message: OpaquePointer?
-        #expect(rtnl_link_build_add_request(link, RouteObjects.nlmCreate | RouteObjects.nlmExclusive, &message) == 0)
+        #expect(
+            rtnl_link_build_add_request(link, RouteObjects.nlmCreate | RouteObjects.nlmExclusive, &message)
+                == 0)
         let built = try #require(message)
         defer { nlmsg_free(built) }
         let bytes = Libnl.messageBytes(built)
@@ -56,7 +60,8 @@ import Testing
 
     @Test func vxlanLinkCarriesVNIPort4789LocalAndLearningOff() throws {
         let spec = LinkSpec(
-            name: "vx0", kind: .vxlan(VXLANOptions(vni: 4242, local: IPAddress("10.9.0.1"), ttl: 64)), mtu: 1450)
+            name: "vx0", kind: .vxlan(VXLANOptions(vni: 4242, local: IPAddress("10.9.0.1"), ttl: 64)),
+            mtu: 1450)
         let attributes = try linkAttributes(spec, master: 5)
         #expect(Attributes.string(attributes[UInt16(IFLA_IFNAME)]) == "vx0")
         #expect(Attributes.u32(attributes[UInt16(IFLA_MTU)]) == 1450)
@@ -76,7 +81,8 @@ import Testing
     @Test func bridgeAndDummyAreKindsAndUpSetsTheFlag() throws {
         for (kind, name) in [(LinkKind.bridge, "bridge"), (LinkKind.dummy, "dummy")] {
             let link = try RouteObjects.link(
-                LinkSpec(name: "x0", kind: kind, up: true), masterIndex: nil, namespaceFD: nil, peerNamespaceFD: nil)
+                LinkSpec(name: "x0", kind: kind, up: true), masterIndex: nil, namespaceFD: nil,
+                peerNamespaceFD: nil)
             defer { rtnl_link_put(link) }
             var message: OpaquePointer?
             #expect(rtnl_link_build_add_request(link, 0, &message) == 0)
@@ -86,7 +92,8 @@ import Testing
             // ifinfomsg: flags at 24..28 and change mask at 28..32 both carry IFF_UP.
             #expect(Attributes.u32(bytes[24..<28]) == UInt32(IFF_UP))
             #expect(Attributes.u32(bytes[28..<32]) == UInt32(IFF_UP))
-            let info = Attributes.parse(Array(try #require(Attributes.parse(bytes, from: 32)[UInt16(IFLA_LINKINFO)])))
+            let info = Attributes.parse(
+                Array(try #require(Attributes.parse(bytes, from: 32)[UInt16(IFLA_LINKINFO)])))
             #expect(Attributes.string(info[UInt16(IFLA_INFO_KIND)]) == name)
         }
     }
@@ -101,7 +108,8 @@ import Testing
         let built = try #require(message)
         defer { nlmsg_free(built) }
         let bytes = Libnl.messageBytes(built)
-        let info = Attributes.parse(Array(try #require(Attributes.parse(bytes, from: 32)[UInt16(IFLA_LINKINFO)])))
+        let info = Attributes.parse(
+            Array(try #require(Attributes.parse(bytes, from: 32)[UInt16(IFLA_LINKINFO)])))
         #expect(Attributes.string(info[UInt16(IFLA_INFO_KIND)]) == "veth")
         let data = Attributes.parse(Array(try #require(info[UInt16(IFLA_INFO_DATA)])))
         let peer = Array(try #require(data[1]))  // VETH_INFO_PEER: ifinfomsg then attributes
@@ -112,12 +120,15 @@ import Testing
 
     @Test func onlinkRouteInATable() throws {
         let route = Route(
-            destination: try #require(IPAddress("10.2.0.0")), prefixLength: 16, gateway: IPAddress("192.168.7.1"),
+            destination: try #require(IPAddress("10.2.0.0")), prefixLength: 16,
+            gateway: IPAddress("192.168.7.1"),
             device: "br0", onlink: true, table: 100)
         let object = try RouteObjects.route(route, index: 4)
         defer { rtnl_route_put(object) }
         var message: OpaquePointer?
-        #expect(rtnl_route_build_add_request(object, RouteObjects.nlmCreate | RouteObjects.nlmReplace, &message) == 0)
+        #expect(
+            rtnl_route_build_add_request(object, RouteObjects.nlmCreate | RouteObjects.nlmReplace, &message)
+                == 0)
         let built = try #require(message)
         defer { nlmsg_free(built) }
         let bytes = Libnl.messageBytes(built)

@@ -10,7 +10,8 @@ import Testing
             // IPVS refuses destinations that do not route as unicast (in a fresh namespace
             // nothing does): give the namespace a bridge on 10.0.0.0/8, as an overlay would have.
             for command in [
-                ["link", "set", "lo", "up"], ["link", "add", "br0", "type", "bridge"], ["link", "set", "br0", "up"],
+                ["link", "set", "lo", "up"], ["link", "add", "br0", "type", "bridge"],
+                ["link", "set", "br0", "up"],
                 ["addr", "add", "10.0.0.254/8", "dev", "br0"],
             ] {
                 try Shell.run(["ip", "-n", names[0]] + command)
@@ -57,16 +58,20 @@ import Testing
             try await client.apply(
                 .addDestination(web, Destination(address: .v4(10, 1, 0, 3), port: 8080, forwarding: .tunnel)))
             try await client.apply(
-                .addDestination(mark, Destination(address: .v4(10, 1, 0, 4), port: 0, forwarding: .directRoute)))
+                .addDestination(
+                    mark, Destination(address: .v4(10, 1, 0, 4), port: 0, forwarding: .directRoute)))
             try await client.apply(
                 .addDestination(
-                    dns, Destination(address: try #require(IPAddress("fd00::9")), port: 53, upperThreshold: 100)))
+                    dns,
+                    Destination(address: try #require(IPAddress("fd00::9")), port: 53, upperThreshold: 100)))
 
             let shown = try ipvsadm(ns, "-Ln")
             #expect(shown.contains("TCP  10.0.0.1:80 rr"))
             #expect(shown.contains("UDP  [fd00::1]:53 wrr"))
             #expect(shown.contains("FWM  7 rr persistent 600"))
-            #expect(shown.range(of: #"-> 10\.1\.0\.2:8080\s+Masq\s+3\s+0\s+0"#, options: .regularExpression) != nil)
+            #expect(
+                shown.range(of: #"-> 10\.1\.0\.2:8080\s+Masq\s+3\s+0\s+0"#, options: .regularExpression)
+                    != nil)
             #expect(shown.range(of: #"-> 10\.1\.0\.3:8080\s+Tunnel\s+1"#, options: .regularExpression) != nil)
             #expect(shown.range(of: #"-> 10\.1\.0\.4:0\s+Route\s+1"#, options: .regularExpression) != nil)
             #expect(shown.contains("-> [fd00::9]:53"))
@@ -79,7 +84,10 @@ import Testing
             #expect(persistent.timeout == 600)
             #expect(services.allSatisfy { $0.stats != nil })
             let webDestinations = try await client.destinations(of: web)
-            #expect(webDestinations.map(\.address) .sorted { $0.description < $1.description } == [.v4(10, 1, 0, 2), .v4(10, 1, 0, 3)])
+            #expect(
+                webDestinations.map(\.address).sorted { $0.description < $1.description } == [
+                    .v4(10, 1, 0, 2), .v4(10, 1, 0, 3),
+                ])
             let weighted = try #require(webDestinations.first { $0.address == .v4(10, 1, 0, 2) })
             #expect(weighted.weight == 3)
             #expect(weighted.forwarding == .masquerade)
@@ -95,13 +103,18 @@ import Testing
             try await client.apply(.updateService(VirtualService(key: web, scheduler: "wrr")))
             let updated = try ipvsadm(ns, "-Ln")
             #expect(updated.contains("TCP  10.0.0.1:80 wrr"))
-            #expect(updated.range(of: #"-> 10\.1\.0\.2:8080\s+Masq\s+0\s+"#, options: .regularExpression) != nil)
+            #expect(
+                updated.range(of: #"-> 10\.1\.0\.2:8080\s+Masq\s+0\s+"#, options: .regularExpression) != nil)
 
             // Idempotency as errors the caller can match.
-            await expectError(\.isAlreadyExists) { try await client.apply(.addService(VirtualService(key: web))) }
+            await expectError(\.isAlreadyExists) {
+                try await client.apply(.addService(VirtualService(key: web)))
+            }
             try await client.apply(.deleteDestination(web, .v4(10, 1, 0, 3), port: 8080))
             #expect(!(try ipvsadm(ns, "-Ln")).contains("10.1.0.3:8080"))
-            await expectError(\.isNotFound) { try await client.apply(.deleteDestination(web, .v4(10, 1, 0, 3), port: 8080)) }
+            await expectError(\.isNotFound) {
+                try await client.apply(.deleteDestination(web, .v4(10, 1, 0, 3), port: 8080))
+            }
             try await client.apply(.deleteService(dns))
             #expect(!(try ipvsadm(ns, "-Ln")).contains("fd00::1"))
             await expectError(\.isNotFound) { try await client.apply(.deleteService(dns)) }
@@ -118,7 +131,9 @@ import Testing
     @Test func infoAndTimeouts() async throws {
         try await withIPVS { ns, client in
             let info = try await client.info()
-            #expect(try ipvsadm(ns, "-Ln").contains("IP Virtual Server version \(info.versionString) (size=\(info.connectionTableSize))"))
+            #expect(
+                try ipvsadm(ns, "-Ln").contains(
+                    "IP Virtual Server version \(info.versionString) (size=\(info.connectionTableSize))"))
             try await client.setTimeouts(IPVSTimeouts(tcp: 901, tcpFin: 121, udp: 301))
             #expect(try ipvsadm(ns, "-L", "--timeout").contains("Timeout (tcp tcpfin udp): 901 121 301"))
             #expect(try await client.timeouts() == IPVSTimeouts(tcp: 901, tcpFin: 121, udp: 301))
@@ -133,7 +148,8 @@ import Testing
                 requests.append(.addService(VirtualService(key: key)))
                 for d in 0..<5 {
                     requests.append(
-                        .addDestination(key, Destination(address: .v4(10, 3, UInt8(i % 250), UInt8(1 + d)), port: 8080)))
+                        .addDestination(
+                            key, Destination(address: .v4(10, 3, UInt8(i % 250), UInt8(1 + d)), port: 8080)))
                 }
             }
             let duplicate = 600

@@ -50,7 +50,10 @@ enum Scratch {
 
     /// The tests need root; without it they fail, they do not skip.
     static func requireRoot() throws {
-        try #require(geteuid() == 0, "VM tests need root (run inside the kernel VM: scripts/kernel-vm swift test --skip-build --filter VMTests)")
+        try #require(
+            geteuid() == 0,
+            "VM tests need root (run inside the kernel VM: scripts/kernel-vm swift test --skip-build --filter VMTests)"
+        )
     }
 
     /// Makes `count` namespaces with `ip netns add`, runs `body`, deletes them whatever happens.
