@@ -11,6 +11,9 @@ struct Dump {
         let payload: [UInt8]
     }
 
+    /// Dump datagrams are at most 32 KiB (the kernel caps them), so 128 KiB slices never truncate.
+    static let segment = 128 * 1024
+
     let fd: Int32
     var attempts = 5
 
@@ -25,7 +28,7 @@ struct Dump {
             Pipeline.load16(request, 6) | Pipeline.requestFlag | Pipeline.dumpFlag, in: &request, at: 6)
         Pipeline.store32(sequence, in: &request, at: 8)
         var lastError: NetlinkError?
-        if buffer.count < 64 * 1024 { buffer = [UInt8](repeating: 0, count: 1 << 20) }
+        if buffer.count < 8 * Dump.segment { buffer = [UInt8](repeating: 0, count: 8 * Dump.segment) }
         for _ in 0..<attempts {
             if let error = Socket.send(fd, request, operation: operation()) { throw error }
             var messages: [Message] = []
@@ -33,8 +36,8 @@ struct Dump {
             var done = false
             var failure: NetlinkError?
             while !done {
-                let count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-                if count < 0 {
+                let segments = Datagrams.receive(fd, into: &buffer, segment: Dump.segment)
+                if segments.isEmpty {
                     if errno == EINTR { continue }
                     if errno == ENOBUFS {
                         // Messages were dropped: finish reading this dump, then start over.
@@ -44,7 +47,7 @@ struct Dump {
                     }
                     throw .lastErrno(operation())
                 }
-                Pipeline.forEachMessage(buffer, count: count) { type, flags, seq, payload in
+                Pipeline.forEachMessage(buffer, segments: segments) { type, flags, seq, payload in
                     guard seq == sequence, !done else { return }
                     if flags & Pipeline.dumpInterruptedFlag != 0 { interrupted = true }
                     switch type {

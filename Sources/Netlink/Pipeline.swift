@@ -38,7 +38,8 @@ struct Pipeline {
         _ requests: [[UInt8]], firstSequence: UInt32, describe: (Int) -> String
     ) -> [NetlinkError?] {
         var results = [NetlinkError?](repeating: nil, count: requests.count)
-        var receive = [UInt8](repeating: 0, count: 256 * 1024)
+        // ACKs are small (NETLINK_CAP_ACK): 64 slices of 4 KiB, read in one recvmmsg.
+        var receive = [UInt8](repeating: 0, count: 64 * 4096)
         var start = 0
         while start < requests.count {
             var chunk: [UInt8] = []
@@ -64,8 +65,8 @@ struct Pipeline {
             }
             var pending = Set(start..<end)
             while !pending.isEmpty {
-                let count = receive.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-                if count < 0 {
+                let segments = Datagrams.receive(fd, into: &receive, segment: 4096)
+                if segments.isEmpty {
                     if errno == EINTR { continue }
                     // Lost ACKs (ENOBUFS) or a broken socket: the outcome of the rest is unknown.
                     let code = errno
@@ -74,7 +75,7 @@ struct Pipeline {
                     }
                     break
                 }
-                Pipeline.forEachMessage(receive, count: count) { type, flags, sequence, payload in
+                Pipeline.forEachMessage(receive, segments: segments) { type, flags, sequence, payload in
                     guard type == Pipeline.errorType else { return }
                     let index = Int(sequence &- firstSequence)
                     guard pending.remove(index) != nil else { return }
@@ -102,13 +103,31 @@ struct Pipeline {
         for shift in 0..<4 { bytes[offset + shift] = UInt8((value >> (8 * UInt32(shift))) & 0xff) }
     }
 
-    /// Calls `body(type, flags, sequence, payload)` for every message in the first `count` bytes.
+    /// Calls `body` for every message of every received datagram, in order.
+    static func forEachMessage(
+        _ buffer: [UInt8], segments: [Range<Int>],
+        _ body: (UInt16, UInt16, UInt32, UnsafeRawBufferPointer) -> Void
+    ) {
+        for segment in segments {
+            forEachMessage(buffer, range: segment, body)
+        }
+    }
+
     static func forEachMessage(
         _ buffer: [UInt8], count: Int,
         _ body: (UInt16, UInt16, UInt32, UnsafeRawBufferPointer) -> Void
     ) {
+        forEachMessage(buffer, range: 0..<count, body)
+    }
+
+    /// Calls `body(type, flags, sequence, payload)` for every message in `range` of `buffer`.
+    static func forEachMessage(
+        _ buffer: [UInt8], range: Range<Int>,
+        _ body: (UInt16, UInt16, UInt32, UnsafeRawBufferPointer) -> Void
+    ) {
         buffer.withUnsafeBytes { raw in
-            var offset = 0
+            var offset = range.lowerBound
+            let count = range.upperBound
             while offset + 16 <= count {
                 let length = Int(raw.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
                 guard length >= 16, offset + length <= count else { return }
@@ -191,6 +210,24 @@ enum Socket {
             if sent >= 0 { return nil }
             if errno == EINTR { continue }
             return .lastErrno(operation())
+        }
+    }
+}
+
+/// Receiving several datagrams per system call.
+enum Datagrams {
+    /// Waits for at least one datagram and takes what else is queued (up to the buffer's slices).
+    /// Returns the byte ranges received, empty on error (errno set).
+    static func receive(_ fd: Int32, into buffer: inout [UInt8], segment: Int) -> [Range<Int>] {
+        let slots = min(64, buffer.count / segment)
+        var lengths = [UInt32](repeating: 0, count: slots)
+        let received = buffer.withUnsafeMutableBytes { raw in
+            shoal_recv_many(
+                fd, raw.baseAddress?.assumingMemoryBound(to: UInt8.self), segment, UInt32(slots), &lengths)
+        }
+        guard received > 0 else { return [] }
+        return (0..<Int(received)).map { index in
+            (index * segment)..<(index * segment + min(Int(lengths[index]), segment))
         }
     }
 }
