@@ -71,7 +71,8 @@ struct Dump {
 
 /// Attributes by type (the last one wins), in a flat array: types are small numbers.
 struct AttributeTable {
-    private var slots: [ArraySlice<UInt8>?] = []
+    // Sized once for the common case: growing slot by slot cost an allocation per attribute.
+    private var slots = [ArraySlice<UInt8>?](repeating: nil, count: 32)
 
     subscript(type: UInt16) -> ArraySlice<UInt8>? {
         get { Int(type) < slots.count ? slots[Int(type)] : nil }
