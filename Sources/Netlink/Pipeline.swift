@@ -192,21 +192,17 @@ enum Socket {
         }
         _ = setIntOption(fd, solNetlink, capAck, 1)
         _ = setIntOption(fd, solNetlink, extAck, 1)
+        // The kernel answers synchronously; a reply that never comes becomes an error (EAGAIN)
+        // after 30 s instead of a hung owner thread.
+        var timeout = timeval(tv_sec: 30, tv_usec: 0)
+        _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
     }
 
-    /// Sends one datagram to the kernel; returns the error, if any.
+    /// Sends one datagram to the kernel (an unconnected netlink socket's default peer is the
+    /// kernel, port 0); returns the error, if any.
     static func send(_ fd: Int32, _ bytes: [UInt8], operation: @autoclosure () -> String) -> NetlinkError? {
-        var kernel = sockaddr_nl()
-        kernel.nl_family = sa_family_t(AF_NETLINK)
         while true {
-            let sent = bytes.withUnsafeBytes { raw in
-                withUnsafePointer(to: &kernel) { address in
-                    address.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                        sendto(
-                            fd, raw.baseAddress, raw.count, 0, $0, socklen_t(MemoryLayout<sockaddr_nl>.size))
-                    }
-                }
-            }
+            let sent = bytes.withUnsafeBytes { raw in Glibc.send(fd, raw.baseAddress, raw.count, 0) }
             if sent >= 0 { return nil }
             if errno == EINTR { continue }
             return .lastErrno(operation())
