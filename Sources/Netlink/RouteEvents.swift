@@ -24,33 +24,26 @@ public enum RouteEvents {
             bufferingPolicy: .bufferingNewest(65_536))
         let stop = StopFlag()
         continuation.onTermination = { _ in stop.set() }
-        let ready = Mutex<Result<Void, NetlinkError>?>(nil)
-        let started = DispatchSemaphore(value: 0)
-        let thread = Thread {
-            let listener: Listener
-            do throws(NetlinkError) {
-                listener = try Listener(namespace: namespace, continuation: continuation)
-            } catch {
-                ready.withLock { $0 = .failure(error) }
-                started.signal()
+        // The listener thread reports once it has joined the groups (or failed to).
+        let ready: Result<Void, NetlinkError> = await withCheckedContinuation { started in
+            let thread = Thread {
+                let listener: Listener
+                do throws(NetlinkError) {
+                    listener = try Listener(namespace: namespace, continuation: continuation)
+                } catch {
+                    started.resume(returning: .failure(error))
+                    continuation.finish()
+                    return
+                }
+                started.resume(returning: .success(()))
+                listener.run(until: stop)
                 continuation.finish()
-                return
             }
-            ready.withLock { $0 = .success(()) }
-            started.signal()
-            listener.run(until: stop)
-            continuation.finish()
+            thread.name = "shoal-rtnl-events"
+            thread.start()
         }
-        thread.name = "shoal-rtnl-events"
-        thread.start()
-        // Waiting on a semaphore would block a pool thread; poll briefly instead.
-        while true {
-            if let result = ready.withLock({ $0 }) {
-                try result.get()
-                return stream
-            }
-            try? await Task.sleep(for: .milliseconds(2))
-        }
+        try ready.get()
+        return stream
     }
 }
 
