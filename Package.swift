@@ -78,6 +78,9 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "NetlinkTests", dependencies: ["Netlink"], swiftSettings: strict),
+        .testTarget(name: "NetlinkNetnsTests", dependencies: ["Netlink"], swiftSettings: strict),
+        .testTarget(name: "NetlinkVMTests", dependencies: ["Netlink"], swiftSettings: strict),
+        .executableTarget(name: "shoal-bench", dependencies: ["Netlink"], swiftSettings: strict),
         .testTarget(name: "ShoalModelTests", dependencies: ["ShoalModel"], swiftSettings: strict),
         .testTarget(
             name: "ShoalPKITests",

@@ -14,9 +14,23 @@ public struct NetlinkError: Error, Sendable, Equatable, CustomStringConvertible 
     /// What was being done, e.g. "add link vx0".
     public let operation: String
 
-    public init(_ code: Code, operation: String) {
+    /// The kernel's extended-ack text, when it sent one.
+    public let detail: String?
+
+    public init(_ code: Code, operation: String, detail: String? = nil) {
         self.code = code
         self.operation = operation
+        self.detail = detail
+    }
+
+    /// Wraps a positive errno value.
+    public static func errno(_ value: Int32, _ operation: String, detail: String? = nil) -> NetlinkError {
+        NetlinkError(.errno(abs(value)), operation: operation, detail: detail)
+    }
+
+    /// Wraps the current thread's errno.
+    static func lastErrno(_ operation: String) -> NetlinkError {
+        NetlinkError(.errno(Glibc.errno), operation: operation)
     }
 
     /// Wraps a negative return value from a libnl call.
@@ -33,8 +47,9 @@ public struct NetlinkError: Error, Sendable, Equatable, CustomStringConvertible 
 
     public var isNotFound: Bool {
         switch code {
-        case .errno(let value): value == ENOENT || value == ENODEV || value == ESRCH
-        case .libnl(let value): value == NLE_OBJ_NOTFOUND || value == NLE_NODEV
+        // Deleting a missing address answers EADDRNOTAVAIL (libnl: NLE_NOADDR).
+        case .errno(let value): value == ENOENT || value == ENODEV || value == ESRCH || value == EADDRNOTAVAIL
+        case .libnl(let value): value == NLE_OBJ_NOTFOUND || value == NLE_NODEV || value == NLE_NOADDR
         }
     }
 
@@ -49,10 +64,18 @@ public struct NetlinkError: Error, Sendable, Equatable, CustomStringConvertible 
         }
     }
 
+    /// A dump changed while it was read (NLM_F_DUMP_INTR) more often than retries allowed.
+    public var isDumpInterrupted: Bool {
+        code == .libnl(NLE_DUMP_INTR)
+    }
+
     public var description: String {
-        switch code {
-        case .errno(let value): "\(operation): \(message) (errno \(value))"
-        case .libnl(let value): "\(operation): \(message) (libnl \(value))"
-        }
+        let base =
+            switch code {
+            case .errno(let value): "\(operation): \(message) (errno \(value))"
+            case .libnl(let value): "\(operation): \(message) (libnl \(value))"
+            }
+        guard let detail, !detail.isEmpty else { return base }
+        return base + ": " + detail
     }
 }

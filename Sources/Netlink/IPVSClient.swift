@@ -1,0 +1,68 @@
+/// The async face of an IPVSSocket: one socket on one dedicated thread, in one namespace.
+public final class IPVSClient: @unchecked Sendable {
+    // @unchecked: `socket` is only touched from `worker`'s thread.
+    private let worker: WorkerThread
+    private let socket: IPVSSocket
+    public let namespace: NetworkNamespace
+
+    private init(worker: WorkerThread, socket: IPVSSocket) {
+        self.worker = worker
+        self.socket = socket
+        namespace = socket.namespace
+    }
+
+    /// Opens a generic netlink socket in `namespace` and resolves IPVS (isNotFound without ip_vs).
+    public static func open(_ namespace: NetworkNamespace = .current) async throws(NetlinkError) -> IPVSClient
+    {
+        let worker = WorkerThread(name: "shoal-ipvs")
+        let socket = try await worker.run { () throws(NetlinkError) in
+            UncheckedBox(try IPVSSocket(namespace: namespace))
+        }
+        return IPVSClient(worker: worker, socket: socket.value)
+    }
+
+    public func withSocket<T: Sendable>(
+        _ body: @escaping @Sendable (IPVSSocket) throws(NetlinkError) -> T
+    ) async throws(NetlinkError) -> T {
+        let socket = UncheckedBox(socket)
+        return try await worker.run { () throws(NetlinkError) in try body(socket.value) }
+    }
+
+    public func apply(_ request: IPVSRequest) async throws(NetlinkError) {
+        try await withSocket { s throws(NetlinkError) in try s.apply(request) }
+    }
+    public func apply(batch requests: [IPVSRequest]) async -> [NetlinkError?] {
+        let socket = UncheckedBox(socket)
+        let results = try? await worker.run { () throws(NetlinkError) in socket.value.apply(batch: requests) }
+        return results ?? []
+    }
+    public func services() async throws(NetlinkError) -> [VirtualService] {
+        try await withSocket { s throws(NetlinkError) in try s.services() }
+    }
+    public func service(_ key: ServiceKey) async throws(NetlinkError) -> VirtualService? {
+        try await withSocket { s throws(NetlinkError) in try s.service(key) }
+    }
+    public func destinations(of key: ServiceKey) async throws(NetlinkError) -> [Destination] {
+        try await withSocket { s throws(NetlinkError) in try s.destinations(of: key) }
+    }
+    public func state() async throws(NetlinkError) -> [IPVSServiceState] {
+        try await withSocket { s throws(NetlinkError) in
+            try s.state().map { IPVSServiceState(service: $0.service, destinations: $0.destinations) }
+        }
+    }
+    public func info() async throws(NetlinkError) -> IPVSInfo {
+        try await withSocket { s throws(NetlinkError) in try s.info() }
+    }
+    public func timeouts() async throws(NetlinkError) -> IPVSTimeouts {
+        try await withSocket { s throws(NetlinkError) in try s.timeouts() }
+    }
+    public func setTimeouts(_ timeouts: IPVSTimeouts) async throws(NetlinkError) {
+        try await withSocket { s throws(NetlinkError) in try s.setTimeouts(timeouts) }
+    }
+}
+
+/// A service with its destinations, as read back.
+public struct IPVSServiceState: Sendable, Hashable {
+    public var service: VirtualService
+    public var destinations: [Destination]
+}

@@ -1,0 +1,105 @@
+/// The async face of a RouteSocket: one socket, one dedicated thread, one namespace.
+///
+/// Every call runs on the client's own thread, so blocking netlink I/O never occupies Swift's
+/// cooperative pool, and the socket only ever has one user.
+public final class RouteClient: @unchecked Sendable {
+    // @unchecked: `socket` is only touched from `worker`'s thread.
+    private let worker: WorkerThread
+    private let socket: RouteSocket
+    public let namespace: NetworkNamespace
+
+    private init(worker: WorkerThread, socket: RouteSocket) {
+        self.worker = worker
+        self.socket = socket
+        self.namespace = socket.namespace
+    }
+
+    /// Opens an rtnetlink socket inside `namespace` (entered on the client's thread, then left).
+    public static func open(_ namespace: NetworkNamespace = .current) async throws(NetlinkError)
+        -> RouteClient
+    {
+        let worker = WorkerThread(name: "shoal-rtnl")
+        let socket = try await worker.run { () throws(NetlinkError) in
+            UncheckedBox(try RouteSocket(namespace: namespace))
+        }
+        return RouteClient(worker: worker, socket: socket.value)
+    }
+
+    /// Runs `body` with the socket on the client's thread.
+    public func withSocket<T: Sendable>(
+        _ body: @escaping @Sendable (RouteSocket) throws(NetlinkError) -> T
+    ) async throws(NetlinkError) -> T {
+        let socket = UncheckedBox(socket)
+        return try await worker.run { () throws(NetlinkError) in try body(socket.value) }
+    }
+
+    public func links() async throws(NetlinkError) -> [Link] {
+        try await withSocket { s throws(NetlinkError) in try s.links() }
+    }
+    public func link(named name: String) async throws(NetlinkError) -> Link? {
+        try await withSocket { s throws(NetlinkError) in try s.link(named: name) }
+    }
+    public func createLink(_ spec: LinkSpec) async throws(NetlinkError) {
+        try await withSocket { s throws(NetlinkError) in try s.createLink(spec) }
+    }
+    public func changeLink(_ name: String, _ change: LinkChange) async throws(NetlinkError) {
+        try await withSocket { s throws(NetlinkError) in try s.changeLink(name, change) }
+    }
+    public func deleteLink(_ name: String) async throws(NetlinkError) {
+        try await withSocket { s throws(NetlinkError) in try s.deleteLink(name) }
+    }
+    public func addAddress(_ address: Address) async throws(NetlinkError) {
+        try await withSocket { s throws(NetlinkError) in try s.addAddress(address) }
+    }
+    public func deleteAddress(_ address: Address) async throws(NetlinkError) {
+        try await withSocket { s throws(NetlinkError) in try s.deleteAddress(address) }
+    }
+    public func addresses(device: String? = nil) async throws(NetlinkError) -> [Address] {
+        try await withSocket { s throws(NetlinkError) in try s.addresses(device: device) }
+    }
+    public func replaceRoute(_ route: Route) async throws(NetlinkError) {
+        try await withSocket { s throws(NetlinkError) in try s.replaceRoute(route) }
+    }
+    public func deleteRoute(_ route: Route) async throws(NetlinkError) {
+        try await withSocket { s throws(NetlinkError) in try s.deleteRoute(route) }
+    }
+    public func routes(table: UInt32 = Route.mainTable) async throws(NetlinkError) -> [Route] {
+        try await withSocket { s throws(NetlinkError) in try s.routes(table: table) }
+    }
+    public func replaceNeighbour(_ neighbour: Neighbour) async throws(NetlinkError) {
+        try await withSocket { s throws(NetlinkError) in try s.replaceNeighbour(neighbour) }
+    }
+    public func deleteNeighbour(_ neighbour: Neighbour) async throws(NetlinkError) {
+        try await withSocket { s throws(NetlinkError) in try s.deleteNeighbour(neighbour) }
+    }
+    public func neighbours(device: String? = nil) async throws(NetlinkError) -> [Neighbour] {
+        try await withSocket { s throws(NetlinkError) in try s.neighbours(device: device) }
+    }
+    public func replaceFDBEntry(_ entry: FDBEntry) async throws(NetlinkError) {
+        try await withSocket { s throws(NetlinkError) in try s.replaceFDBEntry(entry) }
+    }
+    public func deleteFDBEntry(_ entry: FDBEntry) async throws(NetlinkError) {
+        try await withSocket { s throws(NetlinkError) in try s.deleteFDBEntry(entry) }
+    }
+    public func fdbEntries(device: String? = nil) async throws(NetlinkError) -> [FDBEntry] {
+        try await withSocket { s throws(NetlinkError) in try s.fdbEntries(device: device) }
+    }
+    public func replaceNeighbours(_ entries: [Neighbour]) async throws(NetlinkError) -> [NetlinkError?] {
+        try await withSocket { s throws(NetlinkError) in try s.replaceNeighbours(entries) }
+    }
+    public func deleteNeighbours(_ entries: [Neighbour]) async throws(NetlinkError) -> [NetlinkError?] {
+        try await withSocket { s throws(NetlinkError) in try s.deleteNeighbours(entries) }
+    }
+    public func replaceFDBEntries(_ entries: [FDBEntry]) async throws(NetlinkError) -> [NetlinkError?] {
+        try await withSocket { s throws(NetlinkError) in try s.replaceFDBEntries(entries) }
+    }
+    public func deleteFDBEntries(_ entries: [FDBEntry]) async throws(NetlinkError) -> [NetlinkError?] {
+        try await withSocket { s throws(NetlinkError) in try s.deleteFDBEntries(entries) }
+    }
+}
+
+/// Carries a value that is confined to one thread across the hop to that thread.
+struct UncheckedBox<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
+}

@@ -1,0 +1,72 @@
+import Foundation
+import Glibc
+import Netlink
+import Synchronization
+import Testing
+
+/// Runs iproute2 and friends for the checks: the tests assert on what `ip`/`bridge` print.
+enum Shell {
+    struct Failure: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    @discardableResult
+    static func run(_ arguments: [String]) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = arguments
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        let text = String(decoding: data, as: UTF8.self)
+        guard process.terminationStatus == 0 else {
+            throw Failure(description: "\(arguments.joined(separator: " ")) failed: \(text)")
+        }
+        return text
+    }
+
+    /// `ip -n NS ARGS...`
+    @discardableResult
+    static func ip(_ namespace: String, _ arguments: String...) throws -> String {
+        try run(["ip", "-n", namespace] + arguments)
+    }
+
+    @discardableResult
+    static func bridge(_ namespace: String, _ arguments: String...) throws -> String {
+        try run(["ip", "netns", "exec", namespace, "bridge"] + arguments)
+    }
+}
+
+/// Unique namespace names per run ("sht<pid>-<n>"), removed even when a test fails.
+enum Scratch {
+    private static let counter = Atomic<Int>(0)
+
+    static func name(_ tag: String) -> String {
+        "sht\(getpid())-\(tag)\(counter.add(1, ordering: .relaxed).newValue)"
+    }
+
+    /// The tests need root; without it they fail, they do not skip.
+    static func requireRoot() throws {
+        try #require(geteuid() == 0, "netns tests need root (run as root: swift test --filter NetnsTests)")
+    }
+
+    /// Makes `count` namespaces with `ip netns add`, runs `body`, deletes them whatever happens.
+    static func withNamespaces(
+        _ count: Int, _ body: ([String]) async throws -> Void
+    ) async throws {
+        try requireRoot()
+        var names: [String] = []
+        defer {
+            for name in names { _ = try? Shell.run(["ip", "netns", "delete", name]) }
+        }
+        for _ in 0..<count {
+            let name = Scratch.name("ns")
+            try Shell.run(["ip", "netns", "add", name])
+            names.append(name)
+        }
+        try await body(names)
+    }
+}
