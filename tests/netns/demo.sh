@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The README's first command keeps working: run scripts/demo and check what it shows.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+fail() { echo "FAIL: $*" >&2; echo "$out" >&2; exit 1; }
+out=$("$root/scripts/demo" 2>&1) || fail "scripts/demo exited non-zero"
+grep -qE '^node3  down  down: missed 3 heartbeats' <<<"$out" || fail "node3 did not go DOWN"
+# After the failure, five running tasks and none of them on node3.
+after=$(sed -n '/node3 stops sending/,/bad input/p' <<<"$out" | grep -E '^web\.[0-9]+  on ')
+[[ $(grep -c 'running/running' <<<"$after") -eq 5 ]] || fail "expected 5 running tasks after the failure"
+! grep -q ' on node3 ' <<<"$after" || fail "a task stayed on the DOWN node"
+grep -q '"type":"complete".*"endpoint":6' <<<"$out" || fail "node1's COMPLETE view lacks the 6 endpoints"
+grep -q '"type":"incremental"' <<<"$out" || fail "no INCREMENTAL after scaling"
+grep -q '{"field":"replicas","reason":' <<<"$out" || fail "bad input was not refused with its field"
+echo "ok: scripts/demo shows placement, feed views, failure and rescheduling"
