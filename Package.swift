@@ -78,8 +78,12 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "NetlinkTests", dependencies: ["Netlink"], swiftSettings: strict),
-        .testTarget(name: "NetlinkNetnsTests", dependencies: ["Netlink"], swiftSettings: strict),
-        .testTarget(name: "NetlinkVMTests", dependencies: ["Netlink"], swiftSettings: strict),
+        // Runs `ip`, `bridge` and `ipvsadm` for the netns and VM tests, in namespaces it cleans up.
+        .target(name: "NetlinkTestSupport", path: "Tests/NetlinkTestSupport", swiftSettings: strict),
+        .testTarget(
+            name: "NetlinkNetnsTests", dependencies: ["Netlink", "NetlinkTestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "NetlinkVMTests", dependencies: ["Netlink", "NetlinkTestSupport"], swiftSettings: strict),
         .executableTarget(name: "shoal-bench", dependencies: ["Netlink"], swiftSettings: strict),
         .testTarget(name: "ShoalModelTests", dependencies: ["ShoalModel"], swiftSettings: strict),
         .testTarget(

@@ -1,5 +1,6 @@
 import Glibc
 import Netlink
+import NetlinkTestSupport
 import Testing
 
 @Suite(.serialized) struct AddressRouteNeighbourNetnsTests {

@@ -1,5 +1,6 @@
 import Glibc
 import Netlink
+import NetlinkTestSupport
 import Testing
 
 /// Every IPVS operation against the VM kernel, checked with what `ipvsadm -Ln` prints.

@@ -1,17 +1,16 @@
 import Foundation
 import Glibc
-import Netlink
 import Synchronization
 import Testing
 
 /// Runs iproute2 and friends for the checks: the tests assert on what `ip`/`bridge` print.
-enum Shell {
-    struct Failure: Error, CustomStringConvertible {
-        let description: String
+public enum Shell {
+    public struct Failure: Error, CustomStringConvertible {
+        public let description: String
     }
 
     @discardableResult
-    static func run(_ arguments: [String]) throws -> String {
+    public static func run(_ arguments: [String]) throws -> String {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = arguments
@@ -30,34 +29,34 @@ enum Shell {
 
     /// `ip -n NS ARGS...`
     @discardableResult
-    static func ip(_ namespace: String, _ arguments: String...) throws -> String {
+    public static func ip(_ namespace: String, _ arguments: String...) throws -> String {
         try run(["ip", "-n", namespace] + arguments)
     }
 
     @discardableResult
-    static func bridge(_ namespace: String, _ arguments: String...) throws -> String {
+    public static func bridge(_ namespace: String, _ arguments: String...) throws -> String {
         try run(["ip", "netns", "exec", namespace, "bridge"] + arguments)
     }
 }
 
 /// Unique namespace names per run ("sht<pid>-<n>"), removed even when a test fails.
-enum Scratch {
+public enum Scratch {
     private static let counter = Atomic<Int>(0)
 
-    static func name(_ tag: String) -> String {
+    public static func name(_ tag: String) -> String {
         "sht\(getpid())-\(tag)\(counter.add(1, ordering: .relaxed).newValue)"
     }
 
     /// The tests need root; without it they fail, they do not skip.
-    static func requireRoot() throws {
+    public static func requireRoot() throws {
         try #require(
             geteuid() == 0,
-            "VM tests need root (run inside the kernel VM: scripts/kernel-vm swift test --skip-build --filter VMTests)"
+            "these tests need root: `scripts/test netns` runs the netns ones, `scripts/test vm` the IPVS ones in the kernel VM"
         )
     }
 
     /// Makes `count` namespaces with `ip netns add`, runs `body`, deletes them whatever happens.
-    static func withNamespaces(
+    public static func withNamespaces(
         _ count: Int, _ body: ([String]) async throws -> Void
     ) async throws {
         try requireRoot()
