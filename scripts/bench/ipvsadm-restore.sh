@@ -8,7 +8,7 @@ set -euo pipefail
 
 services=${1:-2000}
 dests=${2:-10}
-ns=bench$$
+ns=sht$$-bench
 work=$(mktemp -d)
 cleanup() {
     ip netns del "$ns" 2>/dev/null || true

@@ -9,7 +9,7 @@
 # service exists the same request must fail.
 set -euo pipefail
 
-p=vs$$
+p=sht$$
 client=$p-cli
 director=$p-dir
 backend=$p-be
@@ -116,4 +116,4 @@ done
 echo "$stats"
 [ "${total:-0}" -ge 1 ] || fail "ipvsadm --stats counts '$total' connections to $rip:8080, expected >= 1"
 
-echo "PASS: IPVS forwarded $vip:80 -> $rip:8080 ($conns connection(s))"
+echo "ok: IPVS forwarded $vip:80 -> $rip:8080 ($conns connection(s))"
