@@ -39,12 +39,14 @@ public enum Shell {
     }
 }
 
-/// Unique namespace names per run ("sht<pid>-<n>"), removed even when a test fails.
+/// Unique namespace names per run ("sht<run tag><pid>-<n>"), removed even when a test fails.
+/// The tag is SHOAL_RUN_TAG, which scripts/test sets to find its own leftovers.
 public enum Scratch {
     private static let counter = Atomic<Int>(0)
+    private static let runTag = ProcessInfo.processInfo.environment["SHOAL_RUN_TAG"] ?? ""
 
     public static func name(_ tag: String) -> String {
-        "sht\(getpid())-\(tag)\(counter.add(1, ordering: .relaxed).newValue)"
+        "sht\(runTag)\(getpid())-\(tag)\(counter.add(1, ordering: .relaxed).newValue)"
     }
 
     /// The tests need root; without it they fail, they do not skip.

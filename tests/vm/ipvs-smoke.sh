@@ -9,7 +9,7 @@
 # service exists the same request must fail.
 set -euo pipefail
 
-p=sht$$
+p=sht${SHOAL_RUN_TAG:-}$$
 client=$p-cli
 director=$p-dir
 backend=$p-be
