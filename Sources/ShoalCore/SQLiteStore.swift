@@ -12,6 +12,11 @@ public actor SQLiteStore: ClusterStore {
     private var compactedThrough: UInt64
     private var subscribers: [Int: AsyncStream<UInt64>.Continuation] = [:]
     private var nextSubscriber = 0
+    /// SQLite's `synchronous` setting in force (2 = FULL), for tests.
+    var synchronousLevel: Int {
+        get throws { try database.read { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1 } }
+    }
+
     /// Change-log entries kept after each write.
     private let retainedRevisions: UInt64
 
@@ -23,6 +28,11 @@ public actor SQLiteStore: ClusterStore {
                 var configuration = Configuration()
                 configuration.journalMode = .wal
                 database = try DatabaseQueue(path: directory + "/shoal.sqlite", configuration: configuration)
+                // An acknowledged write must survive a power cut: sync the WAL at every commit.
+                // GRDB sets NORMAL (which may lose the last commits) when it turns WAL on, so this
+                // comes after opening, on the queue's one connection.
+                try database.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL")
+                }
             } else {
                 database = try DatabaseQueue()
             }

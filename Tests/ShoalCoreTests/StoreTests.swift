@@ -21,6 +21,12 @@ import Testing
         #expect(r3 == 2)
     }
 
+    @Test func commitsAreSyncedToDisk() async throws {
+        let store = try SQLiteStore(directory: temporaryDirectory())
+        let level = try await store.synchronousLevel
+        #expect(level == 2, "PRAGMA synchronous is \(level)")
+    }
+
     @Test func aFailedWriteStoresNothing() async throws {
         let store = try SQLiteStore(directory: nil)
         await #expect(throws: StoreError.conflict("no")) {
