@@ -1,0 +1,154 @@
+import Foundation
+import Hummingbird
+import HummingbirdCore
+import Logging
+import NIOCore
+import NIOSSL
+import ShoalPKI
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// A child channel that puts a TLS handler in front of HTTP/1.1 and, for mutual TLS, records the
+/// verified peer for the request context.
+struct TLSHTTPChannel: ServerChildChannel {
+    typealias Value = HTTP1Channel.Value
+    let base: HTTP1Channel
+    let makeTLSHandler: @Sendable () -> NIOSSLServerHandler
+    let recordsPeer: Bool
+
+    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+        channel.eventLoop.makeCompletedFuture {
+            try channel.pipeline.syncOperations.addHandler(makeTLSHandler())
+            if recordsPeer { try channel.pipeline.syncOperations.addHandler(PeerRecorder()) }
+        }.flatMap {
+            base.setup(channel: channel, logger: logger)
+        }
+    }
+
+    func handle(value: Value, logger: Logger) async {
+        await base.handle(value: value, logger: logger)
+    }
+}
+
+/// The secure manager's three listeners:
+/// - API (`--listen`): mutual TLS 1.3; every route authorized by the client certificate.
+/// - join (`--join-listen`): TLS 1.3 with the manager's certificate, no client certificate; only
+///   `GET /v1/join/ca` and `POST /v1/join` (the token authenticates the CSR).
+/// - admin unix socket (`<data dir>/run/shoald.sock`, 0600 in a 0700 directory): admin, plain HTTP.
+public struct SecureManagerServer: Sendable {
+    public struct Endpoints: Sendable, Equatable {
+        public var apiPort: Int
+        public var joinPort: Int
+        public var socketPath: String
+    }
+
+    public let manager: Manager
+    public let security: ClusterSecurity
+    public var apiHost: String
+    public var apiPort: Int
+    public var joinHost: String
+    public var joinPort: Int
+    public var socketPath: String
+    public var logger: Logger
+    /// Every refused handshake, with its typed reason (also logged).
+    public var onRefused: (@Sendable (PeerVerificationError) -> Void)?
+
+    public init(
+        manager: Manager, security: ClusterSecurity, apiHost: String, apiPort: Int, joinHost: String,
+        joinPort: Int, socketPath: String? = nil, logger: Logger = Logger(label: "shoald.manager"),
+        onRefused: (@Sendable (PeerVerificationError) -> Void)? = nil
+    ) {
+        self.manager = manager
+        self.security = security
+        self.apiHost = apiHost
+        self.apiPort = apiPort
+        self.joinHost = joinHost
+        self.joinPort = joinPort
+        self.socketPath = socketPath ?? ClusterSecurity.socketPath(security.dataDir)
+        self.logger = logger
+        self.onRefused = onRefused
+    }
+
+    /// Serves until cancelled; `onRunning` gets the bound ports once all three listeners are up.
+    public func run(onRunning: @escaping @Sendable (Endpoints) async -> Void = { _ in }) async throws {
+        let logger = logger
+        let security = security
+        let onRefused = onRefused
+        let tls = try MutualTLSServer(
+            credentials: security.managerCredentials, revocations: security.revocations,
+            onRefused: { error in
+                logger.warning("refused a client certificate: \(error)")
+                onRefused?(error)
+            })
+        let joinContext = try NIOSSLContext(
+            configuration: ShoalTLS.joinServerConfiguration(security.managerCredentials))
+        try prepareSocketDirectory()
+
+        let bound = Mutex<(api: Int?, join: Int?, socket: Bool)>((nil, nil, false))
+        let socketPath = socketPath
+        let report: @Sendable () async -> Void = {
+            let ready = bound.withLock { state -> Endpoints? in
+                guard let api = state.api, let join = state.join, state.socket else { return nil }
+                return Endpoints(apiPort: api, joinPort: join, socketPath: socketPath)
+            }
+            if let ready { await onRunning(ready) }
+        }
+        let api = Application(
+            router: ManagerAPI.router(manager: manager, mode: .mutualTLS, security: security),
+            server: HTTPServerBuilder { responder in
+                TLSHTTPChannel(
+                    base: HTTP1Channel(responder: responder), makeTLSHandler: { tls.makeHandler() },
+                    recordsPeer: true)
+            },
+            configuration: ApplicationConfiguration(address: .hostname(apiHost, port: apiPort), serverName: "shoald"),
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port
+                bound.withLock { $0.api = port }
+                if let port { security.setAPIPort(port) }
+                await report()
+            },
+            logger: logger)
+        let join = Application(
+            router: ManagerAPI.router(manager: manager, mode: .join, security: security),
+            server: HTTPServerBuilder { responder in
+                TLSHTTPChannel(
+                    base: HTTP1Channel(responder: responder),
+                    makeTLSHandler: { NIOSSLServerHandler(context: joinContext) }, recordsPeer: false)
+            },
+            configuration: ApplicationConfiguration(
+                address: .hostname(joinHost, port: joinPort), serverName: "shoald"),
+            onServerRunning: { channel in
+                bound.withLock { $0.join = channel.localAddress?.port }
+                await report()
+            },
+            logger: logger)
+        let local = Application(
+            router: ManagerAPI.router(manager: manager, mode: .localSocket, security: security),
+            configuration: ApplicationConfiguration(address: .unixDomainSocket(path: socketPath), serverName: "shoald"),
+            onServerRunning: { _ in
+                // The directory is 0700 already; the socket itself is 0600 too.
+                chmod(socketPath, 0o600)
+                bound.withLock { $0.socket = true }
+                await report()
+            },
+            logger: logger)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await api.run() }
+            group.addTask { try await join.run() }
+            group.addTask { try await local.run() }
+            _ = try await group.next()
+            group.cancelAll()
+        }
+    }
+
+    /// Creates the socket's directory 0700 and removes a socket left by a previous run.
+    private func prepareSocketDirectory() throws {
+        let directory = (socketPath as NSString).deletingLastPathComponent
+        try SecureFile.makeDirectory(directory)
+        chmod(directory, 0o700)
+        unlink(socketPath)
+    }
+}
