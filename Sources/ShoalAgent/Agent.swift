@@ -36,7 +36,7 @@ public actor Agent {
         public var serial = ""
     }
 
-    public let configuration: Configuration
+    nonisolated public let configuration: Configuration
     private let logger: Logger
     private var client: ControlPlaneClient?
     public private(set) var status = Status()
