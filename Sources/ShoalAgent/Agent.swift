@@ -16,7 +16,8 @@ public actor Agent {
         public var address: IPv4Address
         public var renewalCheckSeconds: Double = 60
 
-        public init(dataDir: String, joinAddress: String?, token: String?, name: String, address: IPv4Address) {
+        public init(dataDir: String, joinAddress: String?, token: String?, name: String, address: IPv4Address)
+        {
             self.dataDir = dataDir
             self.joinAddress = joinAddress
             self.token = token
@@ -54,7 +55,9 @@ public actor Agent {
         if let saved = try Joiner.saved(dataDir: configuration.dataDir) {
             (credentials, managerAddress) = saved
             status.reusedCredentials = true
-            logger.info("reusing the certificate of node \(credentials.identity.nodeID) from \(configuration.dataDir)")
+            logger.info(
+                "reusing the certificate of node \(credentials.identity.nodeID) from \(configuration.dataDir)"
+            )
         } else {
             guard let joinAddress = configuration.joinAddress, let token = configuration.token else {
                 throw JoinError.manager(.connect("not joined yet: pass --join ADDR:PORT and --token"))
@@ -121,11 +124,13 @@ public actor Agent {
         switch message.type {
         case .complete:
             status.lastRevision = message.revision
-            logger.info("feed COMPLETE at revision \(message.revision ?? 0), \(message.objects?.count ?? 0) objects")
+            logger.info(
+                "feed COMPLETE at revision \(message.revision ?? 0), \(message.objects?.count ?? 0) objects")
         case .incremental:
             status.lastRevision = message.to
             logger.info(
-                "feed INCREMENTAL \(message.from ?? 0) -> \(message.to ?? 0), \(message.changes?.count ?? 0) changes")
+                "feed INCREMENTAL \(message.from ?? 0) -> \(message.to ?? 0), \(message.changes?.count ?? 0) changes"
+            )
         case .keepalive:
             break
         }

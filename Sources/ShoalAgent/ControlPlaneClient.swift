@@ -43,11 +43,13 @@ public struct ControlPlaneClient: Sendable {
         try await http.request(.POST, "/v1/nodes/\(nodeID)/heartbeat").decode(HeartbeatResponse.self)
     }
 
-    public func reportTask(_ taskID: String, state: TaskState, message: String? = nil) async throws(ClientError)
+    public func reportTask(_ taskID: String, state: TaskState, message: String? = nil)
+        async throws(ClientError)
         -> ClusterTask
     {
         let body = try Self.encode(TaskStatusReport(nodeID: nodeID, state: state, message: message))
-        return try await http.request(.POST, "/v1/tasks/\(taskID)/status", body: body).decode(ClusterTask.self)
+        return try await http.request(.POST, "/v1/tasks/\(taskID)/status", body: body).decode(
+            ClusterTask.self)
     }
 
     /// Follows this node's feed until the stream ends; `since` resumes after a revision.
@@ -56,7 +58,9 @@ public struct ControlPlaneClient: Sendable {
     {
         let path = "/v1/nodes/\(nodeID)/feed" + (since.map { "?since=\($0)" } ?? "")
         return try await http.stream(path) { line in
-            guard let message = try? JSONDecoder().decode(FeedMessage.self, from: Data(line.utf8)) else { return }
+            guard let message = try? JSONDecoder().decode(FeedMessage.self, from: Data(line.utf8)) else {
+                return
+            }
             await onMessage(message)
         }
     }
@@ -68,6 +72,7 @@ public struct ControlPlaneClient: Sendable {
         let issued = try await http.request(.POST, "/v1/nodes/\(nodeID)/renew", body: body)
             .decode(IssuedCertificate.self)
         return try csr.credentials(
-            certificate: try Certificate(pemEncoded: issued.certificate), caCertificate: credentials.caCertificate)
+            certificate: try Certificate(pemEncoded: issued.certificate),
+            caCertificate: credentials.caCertificate)
     }
 }

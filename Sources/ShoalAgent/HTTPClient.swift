@@ -92,7 +92,8 @@ public struct HTTPClient: Sendable {
 
     /// A streaming GET: `onLine` gets each newline-terminated line of the body; returns the status
     /// when the stream ends (the manager closed it or the connection dropped).
-    public func stream(_ path: String, onLine: @escaping @Sendable (String) async -> Void) async throws(ClientError)
+    public func stream(_ path: String, onLine: @escaping @Sendable (String) async -> Void)
+        async throws(ClientError)
         -> Int
     {
         let pending = LineBuffer()
@@ -115,7 +116,9 @@ public struct HTTPClient: Sendable {
         do {
             return try await connection.executeThenClose { inbound, outbound in
                 try await outbound.write(.head(request))
-                if let body, !body.isEmpty { try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: body)))) }
+                if let body, !body.isEmpty {
+                    try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: body))))
+                }
                 try await outbound.write(.end(nil))
                 var status: Int?
                 for try await part in inbound {
@@ -125,7 +128,9 @@ public struct HTTPClient: Sendable {
                     case .end: return status ?? 0
                     }
                 }
-                guard let status else { throw ClientError.protocolError("the connection closed without an answer") }
+                guard let status else {
+                    throw ClientError.protocolError("the connection closed without an answer")
+                }
                 return status
             }
         } catch let error as ClientError {

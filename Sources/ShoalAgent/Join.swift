@@ -55,7 +55,9 @@ public enum Joiner {
         do {
             let fetchContext = try ShoalTLS.caFetchContext()
             let fetch = HTTPClient(
-                .tls(host: host, port: port, handler: { try NIOSSLClientHandler(context: fetchContext, serverHostname: nil) }))
+                .tls(
+                    host: host, port: port,
+                    handler: { try NIOSSLClientHandler(context: fetchContext, serverHostname: nil) }))
             let answer = try await fetch.request(.GET, "/v1/join/ca").decode(CACertificateResponse.self)
             let fetched = try Certificate(pemEncoded: answer.certificate)
             let pinned = try token.pinCA(certificateDER: fetched.derEncoded())
@@ -87,7 +89,9 @@ public enum Joiner {
     }
 
     /// Credentials saved by an earlier join, with the manager's address; nil when the node never joined.
-    public static func saved(dataDir: String) throws(JoinError) -> (credentials: NodeCredentials, managerAddress: String)? {
+    public static func saved(dataDir: String) throws(JoinError) -> (
+        credentials: NodeCredentials, managerAddress: String
+    )? {
         do {
             guard let credentials = try NodeCredentials.load(from: dataDir),
                 let bytes = try SecureFile.read(SecureFile.join(dataDir, "manager.json"))

@@ -49,9 +49,11 @@ public enum ManagerAPI {
         APIRoute(method: .get, path: "/v1/info", handler: info),
         APIRoute(method: .get, path: "/v1/join/ca", access: .join, handler: SecurityRoutes.caCertificate),
         APIRoute(method: .post, path: "/v1/join", access: .join, handler: SecurityRoutes.join),
-        APIRoute(method: .post, path: "/v1/nodes/{id}/renew", access: .nodeRenew, handler: SecurityRoutes.renew),
+        APIRoute(
+            method: .post, path: "/v1/nodes/{id}/renew", access: .nodeRenew, handler: SecurityRoutes.renew),
         APIRoute(method: .get, path: "/v1/cluster/tokens/{role}", handler: SecurityRoutes.joinToken),
-        APIRoute(method: .post, path: "/v1/cluster/tokens/{role}/rotate", handler: SecurityRoutes.rotateToken),
+        APIRoute(
+            method: .post, path: "/v1/cluster/tokens/{role}/rotate", handler: SecurityRoutes.rotateToken),
         APIRoute(method: .post, path: "/v1/nodes/register", access: .nodeRegister, handler: registerNode),
         APIRoute(method: .post, path: "/v1/nodes/{id}/heartbeat", access: .nodeHeartbeat, handler: heartbeat),
         APIRoute(method: .get, path: "/v1/nodes/{id}/feed", access: .nodeFeed, handler: feed),
@@ -140,7 +142,8 @@ public enum ManagerAPI {
         switch error {
         case .unauthorized(let reason): json(ErrorResponse(reason: reason), status: .unauthorized)
         case .forbidden(let reason): json(ErrorResponse(reason: reason), status: .forbidden)
-        case .invalid(let field, let reason): json(ErrorResponse(field: field, reason: reason), status: .badRequest)
+        case .invalid(let field, let reason):
+            json(ErrorResponse(field: field, reason: reason), status: .badRequest)
         case .unavailable(let reason): json(ErrorResponse(reason: reason), status: .notFound)
         case .internalError(let reason): json(ErrorResponse(reason: reason), status: .internalServerError)
         }
@@ -349,7 +352,8 @@ public enum ManagerAPI {
             do {
                 try security.revoke(nodeID: nodeID)
             } catch {
-                throw APIError.internalError("node \(nodeID) removed but its revocation was not saved: \(error)")
+                throw APIError.internalError(
+                    "node \(nodeID) removed but its revocation was not saved: \(error)")
             }
             PeerConnections.shared.close(nodeID: nodeID)
         }

@@ -58,8 +58,12 @@ public final class ClusterSecurity: Sendable {
     public static func socketPath(_ dataDir: String) -> String {
         SecureFile.join(SecureFile.join(dataDir, "run"), "shoald.sock")
     }
-    static func tokensPath(_ dataDir: String) -> String { SecureFile.join(pkiDirectory(dataDir), "tokens.json") }
-    static func clusterPath(_ dataDir: String) -> String { SecureFile.join(pkiDirectory(dataDir), "cluster.json") }
+    static func tokensPath(_ dataDir: String) -> String {
+        SecureFile.join(pkiDirectory(dataDir), "tokens.json")
+    }
+    static func clusterPath(_ dataDir: String) -> String {
+        SecureFile.join(pkiDirectory(dataDir), "cluster.json")
+    }
     static func revocationsPath(_ dataDir: String) -> String {
         SecureFile.join(pkiDirectory(dataDir), "revocations.json")
     }
@@ -67,7 +71,8 @@ public final class ClusterSecurity: Sendable {
     /// `shoald manager init`: the CA, the manager's certificate (advertise address as IP SAN), the admin
     /// certificate for shoalctl, and both join tokens.
     @discardableResult
-    public static func initialize(dataDir: String, advertiseAddress: String, now: Date = Date()) throws(SecurityError)
+    public static func initialize(dataDir: String, advertiseAddress: String, now: Date = Date())
+        throws(SecurityError)
         -> JoinTokens
     {
         let pki = pkiDirectory(dataDir)
@@ -95,18 +100,24 @@ public final class ClusterSecurity: Sendable {
     }
 
     /// Loads what `initialize` wrote; a manager without it refuses to start.
-    public init(dataDir: String, nodeValidity: TimeInterval = ClusterCA.defaultNodeValidity) throws(SecurityError) {
+    public init(dataDir: String, nodeValidity: TimeInterval = ClusterCA.defaultNodeValidity)
+        throws(SecurityError)
+    {
         let pki = Self.pkiDirectory(dataDir)
-        guard SecureFile.exists(SecureFile.join(pki, "ca.crt")) else { throw .notInitialized(dataDir: dataDir) }
+        guard SecureFile.exists(SecureFile.join(pki, "ca.crt")) else {
+            throw .notInitialized(dataDir: dataDir)
+        }
         self.dataDir = dataDir
         self.nodeValidity = nodeValidity
         do {
             ca = try ClusterCA.load(from: pki)
             guard let credentials = try NodeCredentials.load(from: Self.managerDirectory(dataDir)) else {
-                throw SecurityError.state(path: Self.managerDirectory(dataDir), reason: "manager credentials missing")
+                throw SecurityError.state(
+                    path: Self.managerDirectory(dataDir), reason: "manager credentials missing")
             }
             managerCredentials = credentials
-            advertiseAddress = try Self.readJSON(ClusterFile.self, from: Self.clusterPath(dataDir)).advertiseAddress
+            advertiseAddress = try Self.readJSON(ClusterFile.self, from: Self.clusterPath(dataDir))
+                .advertiseAddress
             tokens = Mutex(try Self.readJSON(JoinTokens.self, from: Self.tokensPath(dataDir)))
             revocations = RevocationList(
                 try Self.readJSON(RevocationList.Snapshot.self, from: Self.revocationsPath(dataDir)))
@@ -160,7 +171,8 @@ public final class ClusterSecurity: Sendable {
     }
 
     /// Renewal for an identity proven by its current certificate.
-    public func renew(_ request: RenewRequest, for identity: NodeIdentity, now: Date = Date()) throws(APIError)
+    public func renew(_ request: RenewRequest, for identity: NodeIdentity, now: Date = Date())
+        throws(APIError)
         -> IssuedCertificate
     {
         let csr = try Self.parseCSR(request.csr)

@@ -103,7 +103,8 @@ public struct SecureManagerServer: Sendable {
                     base: HTTP1Channel(responder: responder), makeTLSHandler: { tls.makeHandler() },
                     recordsPeer: true)
             },
-            configuration: ApplicationConfiguration(address: .hostname(apiHost, port: apiPort), serverName: "shoald"),
+            configuration: ApplicationConfiguration(
+                address: .hostname(apiHost, port: apiPort), serverName: "shoald"),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port
                 bound.withLock { $0.api = port }
@@ -127,7 +128,8 @@ public struct SecureManagerServer: Sendable {
             logger: logger)
         let local = Application(
             router: ManagerAPI.router(manager: manager, mode: .localSocket, security: security),
-            configuration: ApplicationConfiguration(address: .unixDomainSocket(path: socketPath), serverName: "shoald"),
+            configuration: ApplicationConfiguration(
+                address: .unixDomainSocket(path: socketPath), serverName: "shoald"),
             onServerRunning: { _ in
                 // The directory is 0700 already; the socket itself is 0600 too.
                 chmod(socketPath, 0o600)

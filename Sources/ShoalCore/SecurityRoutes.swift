@@ -37,7 +37,8 @@ extension ManagerAPI {
             return
         case .join:
             guard access == .join else {
-                throw .unauthorized("the join listener serves only joining; use the API listener with a certificate")
+                throw .unauthorized(
+                    "the join listener serves only joining; use the API listener with a certificate")
             }
             return
         case .mutualTLS:
@@ -127,10 +128,12 @@ enum SecurityRoutes {
     {
         let security = try security(context)
         let role = try role(context)
-        return ManagerAPI.json(JoinTokenResponse(role: role.rawValue, token: security.token(for: role).description))
+        return ManagerAPI.json(
+            JoinTokenResponse(role: role.rawValue, token: security.token(for: role).description))
     }
 
-    static func rotateToken(_ request: Request, _ context: ShoalRequestContext, _ manager: Manager) async throws
+    static func rotateToken(_ request: Request, _ context: ShoalRequestContext, _ manager: Manager)
+        async throws
         -> Response
     {
         let security = try security(context)

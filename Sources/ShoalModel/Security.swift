@@ -19,7 +19,8 @@ public struct IssuedCertificate: Codable, Equatable, Sendable {
     public var managerAddress: String?
 
     public init(
-        nodeID: String, role: String, certificate: String, caCertificate: String, managerAddress: String? = nil
+        nodeID: String, role: String, certificate: String, caCertificate: String,
+        managerAddress: String? = nil
     ) {
         self.nodeID = nodeID
         self.role = role

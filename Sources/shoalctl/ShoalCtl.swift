@@ -10,8 +10,10 @@ struct ShoalCtl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "shoalctl",
         abstract: "Administer a Shoal cluster through the manager's API.",
-        subcommands: [ClusterCommand.self, NodeCommand.self, NetworkCommand.self, ServiceCommand.self,
-            TaskCommand.self, APICommand.self]
+        subcommands: [
+            ClusterCommand.self, NodeCommand.self, NetworkCommand.self, ServiceCommand.self,
+            TaskCommand.self, APICommand.self,
+        ]
     )
 }
 
@@ -20,7 +22,8 @@ struct ManagerOptions: ParsableArguments {
     @Option(help: "The manager's API address, ADDR:PORT (with --cert-dir).")
     var manager: String?
 
-    @Option(help: "Directory with the admin certificate written by `shoald manager init` (<data dir>/pki/admin).")
+    @Option(
+        help: "Directory with the admin certificate written by `shoald manager init` (<data dir>/pki/admin).")
     var certDir: String?
 
     @Option(help: "The manager's admin unix socket (<data dir>/run/shoald.sock).")
@@ -35,10 +38,13 @@ struct ManagerOptions: ParsableArguments {
             throw ValidationError("pass --socket PATH, or --manager ADDR:PORT with --cert-dir DIR")
         }
         if insecureDev {
-            FileHandle.standardError.write(Data("shoalctl: WARNING: --insecure-dev, plain HTTP without authentication\n".utf8))
+            FileHandle.standardError.write(
+                Data("shoalctl: WARNING: --insecure-dev, plain HTTP without authentication\n".utf8))
             return HTTPClient(.plain(host: host, port: port))
         }
-        guard let certDir else { throw ValidationError("--manager needs --cert-dir with the admin certificate") }
+        guard let certDir else {
+            throw ValidationError("--manager needs --cert-dir with the admin certificate")
+        }
         guard let credentials = try NodeCredentials.load(from: certDir) else {
             throw ValidationError("no admin certificate in \(certDir)")
         }
@@ -64,7 +70,8 @@ struct ClusterCommand: AsyncParsableCommand {
 }
 
 struct JoinTokenCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "join-token", abstract: "Print a join token.")
+    static let configuration = CommandConfiguration(
+        commandName: "join-token", abstract: "Print a join token.")
     @OptionGroup var options: ManagerOptions
     @Argument(help: "worker or manager") var role: String
 
@@ -102,7 +109,8 @@ struct NodeList: AsyncParsableCommand {
             print(
                 node.id.padding(toLength: 34, withPad: " ", startingAt: 0)
                     + node.name.padding(toLength: 16, withPad: " ", startingAt: 0)
-                    + node.role.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0) + node.state.rawValue)
+                    + node.role.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0)
+                    + node.state.rawValue)
         }
     }
 }
@@ -125,7 +133,8 @@ struct NetworkCommand: AsyncParsableCommand {
 }
 
 struct NetworkCreate: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "create", abstract: "Create an overlay network.")
+    static let configuration = CommandConfiguration(
+        commandName: "create", abstract: "Create an overlay network.")
     @OptionGroup var options: ManagerOptions
     @Option(help: "Subnet in CIDR form (allocated when omitted).") var subnet: String?
     @Argument var name: String
@@ -133,7 +142,8 @@ struct NetworkCreate: AsyncParsableCommand {
     func run() async throws {
         var spec: [String: String] = ["name": name]
         if let subnet { spec["subnet"] = subnet }
-        let result = try await options.call(.POST, "/v1/networks", body: Array(try JSONEncoder().encode(spec)))
+        let result = try await options.call(
+            .POST, "/v1/networks", body: Array(try JSONEncoder().encode(spec)))
         print(result.text)
     }
 }
@@ -150,7 +160,9 @@ struct ServiceCreate: AsyncParsableCommand {
 
     func run() async throws {
         let data =
-            file == "-" ? FileHandle.standardInput.readDataToEndOfFile() : try Data(contentsOf: URL(fileURLWithPath: file))
+            file == "-"
+            ? FileHandle.standardInput.readDataToEndOfFile()
+            : try Data(contentsOf: URL(fileURLWithPath: file))
         let result = try await options.call(.POST, "/v1/services", body: Array(data))
         print(result.text)
     }
@@ -171,14 +183,16 @@ struct TaskList: AsyncParsableCommand {
 
 /// Any API call, for scripts: `shoalctl api GET /v1/info`.
 struct APICommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "api", abstract: "Call any API route; prints the body.")
+    static let configuration = CommandConfiguration(
+        commandName: "api", abstract: "Call any API route; prints the body.")
     @OptionGroup var options: ManagerOptions
     @Argument(help: "GET, POST or DELETE") var method: String
     @Argument var path: String
     @Option(help: "JSON body") var data: String?
 
     func run() async throws {
-        let result = try await options.call(HTTPMethod(rawValue: method.uppercased()), path, body: data.map { Array($0.utf8) })
+        let result = try await options.call(
+            HTTPMethod(rawValue: method.uppercased()), path, body: data.map { Array($0.utf8) })
         print(result.text)
     }
 }

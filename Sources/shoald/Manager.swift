@@ -24,7 +24,8 @@ struct ManagerCommand: AsyncParsableCommand {
 /// `shoald manager init`: root CA, the manager's certificate, the admin certificate, two join tokens.
 struct ManagerInit: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "init", abstract: "Create the cluster CA, certificates and join tokens, and print the join command.")
+        commandName: "init",
+        abstract: "Create the cluster CA, certificates and join tokens, and print the join command.")
 
     @Option(help: "Directory for the store and the PKI (created if missing).")
     var dataDir: String
@@ -87,7 +88,8 @@ struct ManagerRun: AsyncParsableCommand {
     }
 
     func run() async throws {
-        guard let (host, port) = ManagerCommand.split(listen), let (joinHost, joinPort) = ManagerCommand.split(joinListen)
+        guard let (host, port) = ManagerCommand.split(listen),
+            let (joinHost, joinPort) = ManagerCommand.split(joinListen)
         else { throw ValidationError("bad --listen \(listen)") }
         let logger = Logger(label: "shoald.manager")
         var security: ClusterSecurity?
@@ -118,7 +120,8 @@ struct ManagerRun: AsyncParsableCommand {
                     }
                 }
             } else {
-                let app = ManagerAPI.application(manager: manager, host: host, port: port, logger: logger) { bound in
+                let app = ManagerAPI.application(manager: manager, host: host, port: port, logger: logger) {
+                    bound in
                     logger.info("shoald manager listening on \(host):\(bound), data in \(dataDir)")
                 }
                 group.addTask { try await app.runService() }

@@ -16,7 +16,8 @@ final class SecureCluster: Sendable {
     private let box: Box
 
     private init(
-        directory: String, manager: Manager, security: ClusterSecurity, endpoints: SecureManagerServer.Endpoints,
+        directory: String, manager: Manager, security: ClusterSecurity,
+        endpoints: SecureManagerServer.Endpoints,
         server: Task<Void, any Error>, box: Box
     ) {
         self.directory = directory
@@ -53,7 +54,8 @@ final class SecureCluster: Sendable {
         }
         guard let bound else { throw ClientError.connect("the server did not start") }
         return SecureCluster(
-            directory: directory, manager: manager, security: security, endpoints: bound, server: task, box: box)
+            directory: directory, manager: manager, security: security, endpoints: bound, server: task,
+            box: box)
     }
 
     func stop() {
@@ -82,7 +84,9 @@ final class SecureCluster: Sendable {
     func agentDirectory(_ name: String) -> String { directory + "/agents/" + name }
 
     /// Joins and registers a node; returns its agent.
-    func joinedAgent(_ name: String, address: String = "127.0.0.1", token: String? = nil) async throws -> Agent {
+    func joinedAgent(_ name: String, address: String = "127.0.0.1", token: String? = nil) async throws
+        -> Agent
+    {
         var configuration = Agent.Configuration(
             dataDir: agentDirectory(name), joinAddress: joinAddress, token: token ?? workerToken, name: name,
             address: IPv4Address(address) ?? IPv4Address(0))
@@ -94,4 +98,3 @@ final class SecureCluster: Sendable {
         return agent
     }
 }
-

@@ -62,7 +62,8 @@ import Testing
         let wrong = JoinToken.generate(caDigest: good.caDigest)
         let directory = cluster.agentDirectory("bad")
         await #expect {
-            _ = try await Joiner.join(joinAddress: cluster.joinAddress, token: wrong.description, dataDir: directory)
+            _ = try await Joiner.join(
+                joinAddress: cluster.joinAddress, token: wrong.description, dataDir: directory)
         } throws: { error in
             Self.status(of: error) == 401 && "\(error)".contains("invalid join token secret")
         }
@@ -78,7 +79,8 @@ import Testing
         let token = JoinToken.generate(caDigest: other.digest)
         // Past the CA pin (a client that pinned the right CA) the manager still refuses it.
         let pinned = try PinnedJoinClient(pinnedCA: cluster.security.ca.certificate)
-        let client = HTTPClient(.tls(host: "127.0.0.1", port: cluster.endpoints.joinPort, handler: { try pinned.makeHandler() }))
+        let client = HTTPClient(
+            .tls(host: "127.0.0.1", port: cluster.endpoints.joinPort, handler: { try pinned.makeHandler() }))
         let csr = try NodeCSR.generate(requestedNodeID: "x")
         let result = try await client.request(
             .POST, "/v1/join", body: try Self.json(JoinRequest(token: token.description, csr: try csr.pem())))
@@ -96,9 +98,12 @@ import Testing
         let token = JoinToken.generate(caDigest: other.digest)
         let directory = cluster.agentDirectory("pin")
         await #expect {
-            _ = try await Joiner.join(joinAddress: cluster.joinAddress, token: token.description, dataDir: directory)
+            _ = try await Joiner.join(
+                joinAddress: cluster.joinAddress, token: token.description, dataDir: directory)
         } throws: { error in
-            guard case JoinError.token(.caDigestMismatch(let expected, let actual)) = error else { return false }
+            guard case JoinError.token(.caDigestMismatch(let expected, let actual)) = error else {
+                return false
+            }
             return expected == other.digest && actual == cluster.security.ca.digest
         }
         #expect(await cluster.revision() == before)
@@ -136,7 +141,9 @@ import Testing
             _ = try await client.http.request(.POST, "/v1/networks", body: Array(#"{"name":"x"}"#.utf8))
         }
         try await cluster.waitUntil { !cluster.refusals.isEmpty }
-        #expect(cluster.refusals.contains { if case .otherCA = $0 { true } else { false } }, "\(cluster.refusals)")
+        #expect(
+            cluster.refusals.contains { if case .otherCA = $0 { true } else { false } }, "\(cluster.refusals)"
+        )
         #expect(await cluster.revision() == before)
         #expect(await cluster.state.networks.count == 1)
     }
@@ -146,7 +153,8 @@ import Testing
         defer { cluster.stop() }
         let client = try #require(await cluster.joinedAgent("w1").currentClient)
         let before = await cluster.revision()
-        let create = try await client.http.request(.POST, "/v1/networks", body: Array(#"{"name":"evil"}"#.utf8))
+        let create = try await client.http.request(
+            .POST, "/v1/networks", body: Array(#"{"name":"evil"}"#.utf8))
         #expect(create.status == 403)
         #expect(create.text.contains("admin"))
         let list = try await client.http.request(.GET, "/v1/nodes")
@@ -168,7 +176,9 @@ import Testing
         let created = try await cluster.admin.request(
             .POST, "/v1/services", body: Array(#"{"name":"g","mode":"global","command":["sleep","1"]}"#.utf8))
         #expect(created.status == 201)
-        try await cluster.waitUntil { await cluster.state.tasks.values.filter { $0.nodeID != nil }.count == 2 }
+        try await cluster.waitUntil {
+            await cluster.state.tasks.values.filter { $0.nodeID != nil }.count == 2
+        }
         let tasks = await cluster.state.tasks.values
         let taskOfB = try #require(tasks.first { $0.nodeID == b.nodeID })
         let taskOfA = try #require(tasks.first { $0.nodeID == a.nodeID })
@@ -193,7 +203,8 @@ import Testing
         for port in [cluster.endpoints.apiPort, cluster.endpoints.joinPort] {
             let plain = HTTPClient(.plain(host: "127.0.0.1", port: port))
             await #expect(throws: (any Error).self) {
-                let result = try await plain.request(.POST, "/v1/networks", body: Array(#"{"name":"p"}"#.utf8))
+                let result = try await plain.request(
+                    .POST, "/v1/networks", body: Array(#"{"name":"p"}"#.utf8))
                 Issue.record("plain HTTP got an answer: \(result.status) \(result.text)")
             }
         }
@@ -241,9 +252,16 @@ import Testing
         // Refused from now on, also after a manager restart (persisted).
         let before = await cluster.revision()
         await #expect(throws: (any Error).self) { _ = try await client.heartbeat() }
-        try await cluster.waitUntil { cluster.refusals.contains(.revoked(nodeID: client.nodeID, serial: client.credentials.identity.serial)) }
-        #expect(cluster.refusals.contains(.revoked(nodeID: client.nodeID, serial: client.credentials.identity.serial)))
-        #expect(try ClusterSecurity(dataDir: cluster.directory).revocations.snapshot.nodeIDs.contains(client.nodeID))
+        try await cluster.waitUntil {
+            cluster.refusals.contains(
+                .revoked(nodeID: client.nodeID, serial: client.credentials.identity.serial))
+        }
+        #expect(
+            cluster.refusals.contains(
+                .revoked(nodeID: client.nodeID, serial: client.credentials.identity.serial)))
+        #expect(
+            try ClusterSecurity(dataDir: cluster.directory).revocations.snapshot.nodeIDs.contains(
+                client.nodeID))
         #expect(await cluster.revision() == before)
         #expect(await cluster.state.nodes[client.nodeID] == nil)
     }
@@ -287,9 +305,11 @@ import Testing
         #expect(Self.mode(cluster.endpoints.socketPath) == 0o600)
         let socketDirectory = (cluster.endpoints.socketPath as NSString).deletingLastPathComponent
         #expect(Self.mode(socketDirectory) == 0o700)
-        let token = try await cluster.admin.request(.GET, "/v1/cluster/tokens/worker").decode(JoinTokenResponse.self)
+        let token = try await cluster.admin.request(.GET, "/v1/cluster/tokens/worker").decode(
+            JoinTokenResponse.self)
         #expect(token.token == cluster.workerToken)
-        let network = try await cluster.admin.request(.POST, "/v1/networks", body: Array(#"{"name":"adm"}"#.utf8))
+        let network = try await cluster.admin.request(
+            .POST, "/v1/networks", body: Array(#"{"name":"adm"}"#.utf8))
         #expect(network.status == 201)
         // The admin certificate that init wrote works over mutual TLS too.
         let adminCredentials = try #require(

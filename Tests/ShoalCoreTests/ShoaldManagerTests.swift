@@ -19,7 +19,9 @@ import Testing
         for _ in 0..<2 {
             let process = Process()
             process.executableURL = URL(fileURLWithPath: path)
-            process.arguments = ["manager", "--data-dir", directory, "--listen", "127.0.0.1:0", "--insecure-dev"]
+            process.arguments = [
+                "manager", "--data-dir", directory, "--listen", "127.0.0.1:0", "--insecure-dev",
+            ]
             let errors = Pipe()
             process.standardError = errors
             process.standardOutput = errors
