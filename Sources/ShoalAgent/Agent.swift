@@ -52,7 +52,21 @@ public actor Agent {
     public func start() async throws -> ControlPlaneClient {
         let credentials: NodeCredentials
         let managerAddress: String
-        if let saved = try Joiner.saved(dataDir: configuration.dataDir) {
+        var saved = try Joiner.saved(dataDir: configuration.dataDir)
+        if let expired = saved?.credentials, expired.identity.notValidAfter <= Date() {
+            // An expired certificate cannot renew: only a token can bring the node back.
+            guard configuration.token != nil else {
+                throw JoinError.credentials(
+                    .malformed(
+                        path: configuration.dataDir,
+                        reason:
+                            "the certificate of node \(expired.identity.nodeID) expired at \(expired.identity.notValidAfter); join again with --join and --token"
+                    ))
+            }
+            logger.warning("the saved certificate expired; joining again with the token")
+            saved = nil
+        }
+        if let saved {
             (credentials, managerAddress) = saved
             status.reusedCredentials = true
             logger.info(

@@ -30,7 +30,9 @@ public enum SecurityError: Error, Equatable, Sendable, CustomStringConvertible {
 public final class ClusterSecurity: Sendable {
     public let dataDir: String
     public let ca: ClusterCA
-    public let managerCredentials: NodeCredentials
+    private let manager: Mutex<NodeCredentials>
+    /// The manager's own credentials (renewed by `renewOwnCredentialsIfNeeded`).
+    public var managerCredentials: NodeCredentials { manager.withLock { $0 } }
     public let revocations: RevocationList
     /// Validity of issued node certificates (tests shorten it to exercise renewal).
     public let nodeValidity: TimeInterval
@@ -115,7 +117,7 @@ public final class ClusterSecurity: Sendable {
                 throw SecurityError.state(
                     path: Self.managerDirectory(dataDir), reason: "manager credentials missing")
             }
-            managerCredentials = credentials
+            manager = Mutex(credentials)
             advertiseAddress = try Self.readJSON(ClusterFile.self, from: Self.clusterPath(dataDir))
                 .advertiseAddress
             tokens = Mutex(try Self.readJSON(JoinTokens.self, from: Self.tokensPath(dataDir)))
@@ -127,6 +129,28 @@ public final class ClusterSecurity: Sendable {
             throw .pki(error)
         } catch {
             throw .state(path: pki, reason: "\(error)")
+        }
+    }
+
+    /// The manager holds the CA key, so it renews its own certificate (same id, SAN) and the admin
+    /// certificate locally, on the same rule as nodes (less than a third of the validity left).
+    /// Returns true when the manager's certificate changed (the listeners must reload it).
+    public func renewOwnCredentialsIfNeeded(now: Date = Date()) throws(SecurityError) -> Bool {
+        do {
+            let adminDirectory = Self.adminDirectory(dataDir)
+            if let admin = try NodeCredentials.load(from: adminDirectory), admin.needsRenewal(now: now) {
+                try ca.issueCredentials(nodeID: admin.identity.nodeID, role: .admin, now: now).save(
+                    to: adminDirectory)
+            }
+            let current = managerCredentials
+            guard current.needsRenewal(now: now) else { return false }
+            let renewed = try ca.issueCredentials(
+                nodeID: current.identity.nodeID, role: .manager, now: now, ipAddresses: [advertiseAddress])
+            try renewed.save(to: Self.managerDirectory(dataDir))
+            manager.withLock { $0 = renewed }
+            return true
+        } catch {
+            throw .pki(error)
         }
     }
 

@@ -11,6 +11,18 @@ import Synchronization
     import Glibc
 #endif
 
+/// The TLS contexts of the API and join listeners, rebuilt when the manager's certificate is renewed.
+struct Contexts: Sendable {
+    var api: MutualTLSServer
+    var join: NIOSSLContext
+}
+
+final class ContextBox: Sendable {
+    private let current: Mutex<Contexts>
+    init(_ contexts: Contexts) { current = Mutex(contexts) }
+    func withLock<T>(_ body: (inout Contexts) -> T) -> T { current.withLock { body(&$0) } }
+}
+
 /// A child channel that puts a TLS handler in front of HTTP/1.1 and, for mutual TLS, records the
 /// verified peer for the request context.
 struct TLSHTTPChannel: ServerChildChannel {
@@ -77,14 +89,20 @@ public struct SecureManagerServer: Sendable {
         let logger = logger
         let security = security
         let onRefused = onRefused
-        let tls = try MutualTLSServer(
-            credentials: security.managerCredentials, revocations: security.revocations,
-            onRefused: { error in
-                logger.warning("refused a client certificate: \(error)")
-                onRefused?(error)
-            })
-        let joinContext = try NIOSSLContext(
-            configuration: ShoalTLS.joinServerConfiguration(security.managerCredentials))
+        _ = try security.renewOwnCredentialsIfNeeded()
+        let makeContexts: @Sendable () throws -> Contexts = {
+            Contexts(
+                api: try MutualTLSServer(
+                    credentials: security.managerCredentials, revocations: security.revocations,
+                    onRefused: { error in
+                        logger.warning("refused a client certificate: \(error)")
+                        onRefused?(error)
+                    }),
+                join: try NIOSSLContext(
+                    configuration: ShoalTLS.joinServerConfiguration(security.managerCredentials)))
+        }
+        // New connections take the current contexts; a renewal of the manager's certificate swaps them.
+        let contexts = ContextBox(try makeContexts())
         try prepareSocketDirectory()
 
         let bound = Mutex<(api: Int?, join: Int?, socket: Bool)>((nil, nil, false))
@@ -100,7 +118,8 @@ public struct SecureManagerServer: Sendable {
             router: ManagerAPI.router(manager: manager, mode: .mutualTLS, security: security),
             server: HTTPServerBuilder { responder in
                 TLSHTTPChannel(
-                    base: HTTP1Channel(responder: responder), makeTLSHandler: { tls.makeHandler() },
+                    base: HTTP1Channel(responder: responder),
+                    makeTLSHandler: { contexts.withLock { $0.api }.makeHandler() },
                     recordsPeer: true)
             },
             configuration: ApplicationConfiguration(
@@ -117,7 +136,8 @@ public struct SecureManagerServer: Sendable {
             server: HTTPServerBuilder { responder in
                 TLSHTTPChannel(
                     base: HTTP1Channel(responder: responder),
-                    makeTLSHandler: { NIOSSLServerHandler(context: joinContext) }, recordsPeer: false)
+                    makeTLSHandler: { NIOSSLServerHandler(context: contexts.withLock { $0.join }) },
+                    recordsPeer: false)
             },
             configuration: ApplicationConfiguration(
                 address: .hostname(joinHost, port: joinPort), serverName: "shoald"),
@@ -141,6 +161,20 @@ public struct SecureManagerServer: Sendable {
             group.addTask { try await api.run() }
             group.addTask { try await join.run() }
             group.addTask { try await local.run() }
+            group.addTask {
+                while !Task.isCancelled {
+                    try await Task.sleep(for: .seconds(3600))
+                    do {
+                        if try security.renewOwnCredentialsIfNeeded() {
+                            let renewed = try makeContexts()
+                            contexts.withLock { $0 = renewed }
+                            logger.info("renewed the manager's certificate")
+                        }
+                    } catch {
+                        logger.error("cannot renew the manager's certificate: \(error)")
+                    }
+                }
+            }
             _ = try await group.next()
             group.cancelAll()
         }

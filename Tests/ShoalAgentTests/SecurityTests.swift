@@ -323,6 +323,45 @@ import Testing
         #expect(try await manager.http.request(.GET, "/v1/nodes").status == 403)
     }
 
+    @Test func anExpiredSavedCertificateNeedsAToken() async throws {
+        let cluster = try await SecureCluster.start(validity: 3)
+        defer { cluster.stop() }
+        let agent = try await cluster.joinedAgent("e1")
+        let first = try #require(await agent.currentClient)
+        try await Task.sleep(for: .seconds(3.5))
+        var configuration = agent.configuration
+        configuration.token = nil
+        await #expect {
+            try await Agent(configuration: configuration).start()
+        } throws: { error in
+            "\(error)".contains("expired") && "\(error)".contains("join again")
+        }
+        // With a token it joins again as a new node (names are unique: the old node keeps "e1"
+        // until `node rm`).
+        configuration.token = cluster.workerToken
+        configuration.name = "e1-again"
+        let again = try await Agent(configuration: configuration).start()
+        #expect(again.nodeID != first.nodeID)
+    }
+
+    @Test func managerRenewsItsOwnAndTheAdminCertificate() throws {
+        let directory = NSTemporaryDirectory() + "shoal-own-\(getpid())-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try ClusterSecurity.initialize(dataDir: directory, advertiseAddress: "127.0.0.1")
+        let security = try ClusterSecurity(dataDir: directory)
+        let before = security.managerCredentials.identity
+        #expect(try security.renewOwnCredentialsIfNeeded() == false)
+        let later = Date().addingTimeInterval(70 * 86400)
+        #expect(try security.renewOwnCredentialsIfNeeded(now: later))
+        let after = security.managerCredentials.identity
+        #expect(after.serial != before.serial && after.nodeID == before.nodeID && after.role == .manager)
+        #expect(after.notValidAfter > later.addingTimeInterval(80 * 86400))
+        // Saved: a restart loads the renewed certificates.
+        #expect(try ClusterSecurity(dataDir: directory).managerCredentials.identity.serial == after.serial)
+        let admin = try #require(try NodeCredentials.load(from: ClusterSecurity.adminDirectory(directory)))
+        #expect(admin.identity.notValidAfter > later.addingTimeInterval(80 * 86400))
+    }
+
     @Test func managerRefusesToStartWithoutInit() throws {
         let directory = NSTemporaryDirectory() + "shoal-noinit-\(getpid())"
         #expect {
