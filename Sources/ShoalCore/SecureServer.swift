@@ -11,6 +11,35 @@ import Synchronization
     import Glibc
 #endif
 
+/// Sits before the TLS handler and looks at the first byte only: a TLS record starts with 0x16
+/// (handshake); anything else is a plain-text client, which gets one clear 400 and is closed, so
+/// `curl http://...` says what is wrong instead of "empty reply". Nothing reaches the API.
+final class PlainHTTPRefuser: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    static let body =
+        #"{"reason":"this port speaks TLS 1.3 only (the API needs a client certificate of the cluster CA); plain HTTP is refused"}"#
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let buffer = unwrapInboundIn(data)
+        guard let first = buffer.getInteger(at: buffer.readerIndex, as: UInt8.self) else { return }
+        if first == 0x16 {
+            context.fireChannelRead(data)
+            context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+            return
+        }
+        let response =
+            "HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: \(Self.body.utf8.count)\r\n"
+            + "connection: close\r\n\r\n" + Self.body
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: response))).whenComplete { _ in
+            channel.close(promise: nil)
+        }
+    }
+}
+
 /// The TLS contexts of the API and join listeners, rebuilt when the manager's certificate is renewed.
 struct Contexts: Sendable {
     var api: MutualTLSServer
@@ -33,6 +62,7 @@ struct TLSHTTPChannel: ServerChildChannel {
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
+            try channel.pipeline.syncOperations.addHandler(PlainHTTPRefuser())
             try channel.pipeline.syncOperations.addHandler(makeTLSHandler())
             if recordsPeer { try channel.pipeline.syncOperations.addHandler(PeerRecorder()) }
         }.flatMap {

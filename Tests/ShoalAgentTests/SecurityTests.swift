@@ -196,17 +196,15 @@ import Testing
         #expect(own.id == taskOfA.id)
     }
 
-    @Test func plainHTTPClientGetsNoAnswer() async throws {
+    @Test func plainHTTPClientIsRefusedWithAClearError() async throws {
         let cluster = try await SecureCluster.start()
         defer { cluster.stop() }
         let before = await cluster.revision()
         for port in [cluster.endpoints.apiPort, cluster.endpoints.joinPort] {
             let plain = HTTPClient(.plain(host: "127.0.0.1", port: port))
-            await #expect(throws: (any Error).self) {
-                let result = try await plain.request(
-                    .POST, "/v1/networks", body: Array(#"{"name":"p"}"#.utf8))
-                Issue.record("plain HTTP got an answer: \(result.status) \(result.text)")
-            }
+            let result = try await plain.request(.POST, "/v1/networks", body: Array(#"{"name":"p"}"#.utf8))
+            #expect(result.status == 400)
+            #expect(result.text.contains("TLS 1.3 only") && result.text.contains("plain HTTP is refused"))
         }
         #expect(await cluster.revision() == before)
         #expect(await cluster.state.networks.count == 1)
