@@ -138,7 +138,12 @@ enum SecurityRoutes {
     {
         let security = try security(context)
         let role = try role(context)
-        let token = try security.rotate(role)
+        let token: JoinToken
+        do {
+            token = try security.rotate(role)
+        } catch {
+            throw APIError.internalError("the new token was not saved, the old one stays valid: \(error)")
+        }
         return ManagerAPI.json(JoinTokenResponse(role: role.rawValue, token: token.description))
     }
 }

@@ -4,7 +4,14 @@ import ShoalAgent
 import ShoalCore
 import ShoalModel
 import ShoalPKI
+import Synchronization
 import Testing
+
+final class Flag: Sendable {
+    private let value = Mutex(false)
+    func set() { value.withLock { $0 = true } }
+    var isSet: Bool { value.withLock { $0 } }
+}
 
 /// Issue 5 against the real manager server on loopback: a real TLS client for every case.
 @Suite(.serialized) struct SecurityTests {
@@ -237,14 +244,20 @@ import Testing
         let cluster = try await SecureCluster.start()
         defer { cluster.stop() }
         let client = try #require(await cluster.joinedAgent("r1").currentClient)
-        let feed = Task { try await client.feed(since: nil) { _ in } }
+        let ended = Flag()
+        let feed = Task {
+            _ = try? await client.feed(since: nil) { _ in }
+            ended.set()
+        }
+        defer { feed.cancel() }
         try await cluster.waitUntil { PeerConnections.shared.count(nodeID: client.nodeID) == 1 }
         #expect(PeerConnections.shared.count(nodeID: client.nodeID) == 1)
 
         let removed = try await cluster.admin.request(.DELETE, "/v1/nodes/\(client.nodeID)?force=true")
         #expect(removed.status == 204)
         // The open feed ends.
-        _ = try? await feed.value
+        try await cluster.waitUntil { ended.isSet }
+        #expect(ended.isSet)
         try await cluster.waitUntil { PeerConnections.shared.count(nodeID: client.nodeID) == 0 }
         #expect(PeerConnections.shared.count(nodeID: client.nodeID) == 0)
         // Refused from now on, also after a manager restart (persisted).
