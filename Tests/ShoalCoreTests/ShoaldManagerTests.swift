@@ -55,4 +55,43 @@ import Testing
         // The second start found the store: same ingress network.
         #expect(ingressIDs.count == 2 && ingressIDs[0] == ingressIDs[1])
     }
+
+    /// Runs shoald to completion; returns its exit status and everything it printed.
+    static func runToEnd(_ arguments: [String]) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: shoaldPath())
+        process.arguments = arguments
+        let output = Pipe()
+        process.standardError = output
+        process.standardOutput = output
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    @Test func refusesToStartWithoutInitAndInitPrintsTheJoinCommand() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: Self.shoaldPath()), "build shoald first")
+        let directory = NSTemporaryDirectory() + "shoald-init-\(getpid())-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+
+        let refused = try Self.runToEnd(["manager", "--data-dir", directory, "--listen", "127.0.0.1:0"])
+        #expect(refused.status != 0)
+        #expect(
+            refused.output.contains("run `shoald manager init --data-dir \(directory)"), "\(refused.output)")
+
+        let initialized = try Self.runToEnd([
+            "manager", "init", "--data-dir", directory, "--advertise-addr", "127.0.0.1",
+        ])
+        #expect(initialized.status == 0)
+        #expect(
+            initialized.output.contains(
+                "shoald agent --data-dir /var/lib/shoal --join 127.0.0.1:2378 --token SHOAL-1-"))
+        // A second init would make a second CA: refused.
+        let again = try Self.runToEnd([
+            "manager", "init", "--data-dir", directory, "--advertise-addr", "127.0.0.1",
+        ])
+        #expect(again.status != 0)
+        #expect(again.output.contains("already holds a cluster CA"))
+    }
 }
