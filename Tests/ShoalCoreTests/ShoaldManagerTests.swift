@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 
 /// `shoald manager` as a user starts it: the built executable, a data directory, a listen address.
@@ -93,5 +94,34 @@ import Testing
         ])
         #expect(again.status != 0)
         #expect(again.output.contains("already holds a cluster CA"))
+    }
+
+    @Test func insecureDevShoutsInTheLog() async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: Self.shoaldPath()), "build shoald first")
+        let directory = NSTemporaryDirectory() + "shoald-insecure-\(getpid())-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.shoaldPath())
+        process.arguments = ["manager", "--data-dir", directory, "--listen", "127.0.0.1:0", "--insecure-dev"]
+        let output = Pipe()
+        process.standardError = output
+        process.standardOutput = output
+        let log = Mutex("")
+        output.fileHandleForReading.readabilityHandler = { handle in
+            let text = String(decoding: handle.availableData, as: UTF8.self)
+            log.withLock { $0 += text }
+        }
+        try process.run()
+        defer {
+            output.fileHandleForReading.readabilityHandler = nil
+            if process.isRunning { process.terminate() }
+            process.waitUntilExit()
+        }
+        let warning =
+            "critical shoald.manager: [shoald] --insecure-dev: the manager API is PLAIN HTTP WITHOUT AUTHENTICATION"
+        for _ in 0..<250 where !log.withLock({ $0.contains(warning) }) {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(log.withLock { $0.contains(warning) }, "\(log.withLock { $0 })")
     }
 }
