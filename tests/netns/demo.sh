@@ -13,6 +13,7 @@ grep -q '"type":"complete".*"endpoint":6' <<<"$out" || fail "node1's COMPLETE vi
 grep -q '"type":"incremental"' <<<"$out" || fail "no INCREMENTAL after scaling"
 grep -q '{"field":"replicas","reason":' <<<"$out" || fail "bad input was not refused with its field"
 grep -q '^joined as worker ' <<<"$out" || fail "the agent did not join with the worker token"
+grep -q '^reusing the certificate of node ' <<<"$out" || fail "the restarted agent did not reuse its certificate"
 grep -q 'may not call admin routes.*(HTTP 403)' <<<"$out" || fail "a worker certificate reached an admin route"
 grep -q 'plain HTTP is refused"} (HTTP 400)' <<<"$out" || fail "plain HTTP was not refused clearly"
 grep -q 'join failed: manager answered 401: invalid join token secret' <<<"$out" || fail "a rotated token was accepted"
