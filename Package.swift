@@ -12,10 +12,12 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "shoald", targets: ["shoald"]),
+        .executable(name: "shoalctl", targets: ["shoalctl"]),
         .library(name: "Netlink", targets: ["Netlink"]),
         .library(name: "ShoalModel", targets: ["ShoalModel"]),
         .library(name: "ShoalPKI", targets: ["ShoalPKI"]),
         .library(name: "ShoalCore", targets: ["ShoalCore"]),
+        .library(name: "ShoalAgent", targets: ["ShoalAgent"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -61,18 +63,50 @@ let package = Package(
         .target(
             name: "ShoalCore",
             dependencies: [
-                "ShoalModel",
+                "ShoalModel", "ShoalPKI",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOTLS", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
+        // Join, credentials, renewal and the mutual TLS control-plane client of a node (HTTP/1.1 over NIOSSL).
+        .target(
+            name: "ShoalAgent",
+            dependencies: [
+                "ShoalModel", "ShoalPKI",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "shoalctl",
+            dependencies: [
+                "ShoalModel", "ShoalAgent", "ShoalPKI",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "ShoalAgentTests",
+            dependencies: [
+                "ShoalAgent", "ShoalCore", "ShoalModel", "ShoalPKI",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: strict
         ),
         .executableTarget(
             name: "shoald",
             dependencies: [
-                "Netlink", "ShoalModel", "ShoalCore",
+                "Netlink", "ShoalModel", "ShoalCore", "ShoalAgent", "ShoalPKI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict

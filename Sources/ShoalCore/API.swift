@@ -3,6 +3,7 @@ import Hummingbird
 import Logging
 import NIOCore
 import ShoalModel
+import ShoalPKI
 
 /// Who may call a route, for the authorization layer (ShoalPKI's `Authorizer` maps these to its
 /// actions: `admin` -> `.admin`, the node routes -> the action for the node they name).
@@ -17,12 +18,16 @@ public enum RouteAccess: String, Sendable {
     case nodeFeed
     /// The node the task `{id}` is placed on (as the store knows it).
     case nodeTaskReport
+    /// The node named by `{id}` renewing its own certificate.
+    case nodeRenew
+    /// Joining: served only by the join listener (TLS without a client certificate).
+    case join
 }
 
 /// One route of the manager's HTTP API. `path` is in OpenAPI form (`/v1/nodes/{id}`), which is
 /// also the form Hummingbird's router takes; docs/openapi.yaml must list every route.
 public struct APIRoute: Sendable {
-    public typealias Handler = @Sendable (Request, BasicRequestContext, Manager) async throws -> Response
+    public typealias Handler = @Sendable (Request, ShoalRequestContext, Manager) async throws -> Response
 
     public let method: HTTPRequest.Method
     public let path: String
@@ -42,6 +47,13 @@ public enum ManagerAPI {
     /// The one route table: the router is built from it and the OpenAPI test checks it.
     public static let routes: [APIRoute] = [
         APIRoute(method: .get, path: "/v1/info", handler: info),
+        APIRoute(method: .get, path: "/v1/join/ca", access: .join, handler: SecurityRoutes.caCertificate),
+        APIRoute(method: .post, path: "/v1/join", access: .join, handler: SecurityRoutes.join),
+        APIRoute(
+            method: .post, path: "/v1/nodes/{id}/renew", access: .nodeRenew, handler: SecurityRoutes.renew),
+        APIRoute(method: .get, path: "/v1/cluster/tokens/{role}", handler: SecurityRoutes.joinToken),
+        APIRoute(
+            method: .post, path: "/v1/cluster/tokens/{role}/rotate", handler: SecurityRoutes.rotateToken),
         APIRoute(method: .post, path: "/v1/nodes/register", access: .nodeRegister, handler: registerNode),
         APIRoute(method: .post, path: "/v1/nodes/{id}/heartbeat", access: .nodeHeartbeat, handler: heartbeat),
         APIRoute(method: .get, path: "/v1/nodes/{id}/feed", access: .nodeFeed, handler: feed),
@@ -65,14 +77,25 @@ public enum ManagerAPI {
         APIRoute(method: .delete, path: "/v1/tasks/{id}", handler: removeTask),
     ]
 
-    public static func router(manager: Manager) -> Router<BasicRequestContext> {
-        let router = Router()
-        for route in routes {
+    /// The router for one listener. The join listener serves only the join routes; the others serve
+    /// every other route, each authorized for the caller first (see `authorize`).
+    public static func router(
+        manager: Manager, mode: ListenerMode = .insecure, security: ClusterSecurity? = nil
+    ) -> Router<ShoalRequestContext> {
+        let router = Router(context: ShoalRequestContext.self)
+        for route in routes where (route.access == .join) == (mode == .join) {
             let handler = route.handler
+            let access = route.access
             router.on(RouterPath(route.path), method: route.method) { request, context in
+                var context = context
+                context.security = security
+                context.mode = mode
                 do {
+                    try await authorize(access, context, manager)
                     return try await handler(request, context, manager)
                 } catch let error as StoreError {
+                    return errorResponse(error)
+                } catch let error as APIError {
                     return errorResponse(error)
                 }
             }
@@ -86,7 +109,7 @@ public enum ManagerAPI {
         onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         Application(
-            router: router(manager: manager),
+            router: router(manager: manager, mode: .insecure),
             configuration: ApplicationConfiguration(
                 address: .hostname(host, port: port), serverName: "shoald"),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) },
@@ -113,6 +136,17 @@ public enum ManagerAPI {
             body = ErrorResponse(reason: reason)
         }
         return json(body, status: status)
+    }
+
+    static func errorResponse(_ error: APIError) -> Response {
+        switch error {
+        case .unauthorized(let reason): json(ErrorResponse(reason: reason), status: .unauthorized)
+        case .forbidden(let reason): json(ErrorResponse(reason: reason), status: .forbidden)
+        case .invalid(let field, let reason):
+            json(ErrorResponse(field: field, reason: reason), status: .badRequest)
+        case .unavailable(let reason): json(ErrorResponse(reason: reason), status: .notFound)
+        case .internalError(let reason): json(ErrorResponse(reason: reason), status: .internalServerError)
+        }
     }
 
     static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) -> Response {
@@ -193,7 +227,7 @@ public enum ManagerAPI {
         return value
     }
 
-    static func id(_ context: BasicRequestContext) throws -> String {
+    static func id(_ context: ShoalRequestContext) throws -> String {
         guard let id = context.parameters.get("id") else {
             throw StoreError.invalid(field: "id", reason: "is required")
         }
@@ -212,7 +246,7 @@ public enum ManagerAPI {
         var tasks: Int
     }
 
-    static func info(_ request: Request, _ context: BasicRequestContext, _ manager: Manager) async throws
+    static func info(_ request: Request, _ context: ShoalRequestContext, _ manager: Manager) async throws
         -> Response
     {
         let (revision, state) = await manager.store.current()
@@ -222,21 +256,29 @@ public enum ManagerAPI {
                 services: state.services.count, tasks: state.tasks.count))
     }
 
-    static func registerNode(_ request: Request, _ context: BasicRequestContext, _ manager: Manager)
+    static func registerNode(_ request: Request, _ context: ShoalRequestContext, _ manager: Manager)
         async throws
         -> Response
     {
-        let registration = try await decode(NodeRegistration.self, from: request)
+        var registration = try await decode(NodeRegistration.self, from: request)
+        if let peer = context.peer {
+            // A node registers as the id and role its certificate names, nothing else.
+            if let given = registration.id, given != peer.nodeID {
+                throw APIError.forbidden("node \(peer.nodeID) cannot register as node \(given)")
+            }
+            registration.id = peer.nodeID
+            registration.role = ShoalModel.NodeRole(rawValue: peer.role.rawValue)
+        }
         return json(try await manager.register(registration))
     }
 
-    static func heartbeat(_ request: Request, _ context: BasicRequestContext, _ manager: Manager) async throws
+    static func heartbeat(_ request: Request, _ context: ShoalRequestContext, _ manager: Manager) async throws
         -> Response
     {
         json(try await manager.heartbeat(try id(context)))
     }
 
-    static func feed(_ request: Request, _ context: BasicRequestContext, _ manager: Manager) async throws
+    static func feed(_ request: Request, _ context: ShoalRequestContext, _ manager: Manager) async throws
         -> Response
     {
         let nodeID = try id(context)
@@ -267,13 +309,13 @@ public enum ManagerAPI {
             })
     }
 
-    static func listNodes(_ request: Request, _ context: BasicRequestContext, _ manager: Manager) async throws
+    static func listNodes(_ request: Request, _ context: ShoalRequestContext, _ manager: Manager) async throws
         -> Response
     {
         json(await state(manager).nodes.values.sorted { $0.name < $1.name })
     }
 
-    static func inspectNode(_ request: Request, _ context: BasicRequestContext, _ manager: Manager)
+    static func inspectNode(_ request: Request, _ context: ShoalRequestContext, _ manager: Manager)
         async throws
         -> Response
     {
@@ -284,7 +326,7 @@ public enum ManagerAPI {
         return json(node)
     }
 
-    static func updateNode(_ request: Request, _ context: BasicRequestContext, _ manager: Manager)
+    static func updateNode(_ request: Request, _ context: ShoalRequestContext, _ manager: Manager)
         async throws
         -> Response
     {
@@ -297,17 +339,28 @@ public enum ManagerAPI {
         return json(await state(manager).nodes[node.id] ?? node)
     }
 
-    static func removeNode(_ request: Request, _ context: BasicRequestContext, _ manager: Manager)
+    static func removeNode(_ request: Request, _ context: ShoalRequestContext, _ manager: Manager)
         async throws
         -> Response
     {
         let name = try id(context)
         let force = query(request, "force") == "true"
+        let nodeID = await state(manager).node(named: name)?.id
         try await manager.apply { state in try Operations.removeNode(name, force: force, state: &state) }
+        if let security = context.security, let nodeID {
+            // Refused at every later handshake; the open connections (its feed) are closed now.
+            do {
+                try security.revoke(nodeID: nodeID)
+            } catch {
+                throw APIError.internalError(
+                    "node \(nodeID) removed but its revocation was not saved: \(error)")
+            }
+            PeerConnections.shared.close(nodeID: nodeID)
+        }
         return Response(status: .noContent)
     }
 
-    static func createNetwork(_ request: Request, _ context: BasicRequestContext, _ manager: Manager)
+    static func createNetwork(_ request: Request, _ context: ShoalRequestContext, _ manager: Manager)
         async throws
         -> Response
     {
@@ -320,14 +373,14 @@ public enum ManagerAPI {
         return json(await state(manager).networks[network.id] ?? network, status: .created)
     }
 
-    static func listNetworks(_ request: Request, _ context: BasicRequestContext, _ manager: Manager)
+    static func listNetworks(_ request: Request, _ context: ShoalRequestContext, _ manager: Manager)
         async throws
         -> Response
     {
         json(await state(manager).networks.values.sorted { $0.name < $1.name })
     }
 
-    static func inspectNetwork(_ request: Request, _ context: BasicRequestContext, _ manager: Manager)
+    static func inspectNetwork(_ request: Request, _ context: ShoalRequestContext, _ manager: Manager)
         async throws
         -> Response
     {
@@ -338,7 +391,7 @@ public enum ManagerAPI {
         return json(network)
     }
 
-    static func updateNetwork(_ request: Request, _ context: BasicRequestContext, _ manager: Manager)
+    static func updateNetwork(_ request: Request, _ context: ShoalRequestContext, _ manager: Manager)
         async throws
         -> Response
     {
@@ -351,7 +404,7 @@ public enum ManagerAPI {
         return json(await state(manager).networks[network.id] ?? network)
     }
 
-    static func removeNetwork(_ request: Request, _ context: BasicRequestContext, _ manager: Manager)
+    static func removeNetwork(_ request: Request, _ context: ShoalRequestContext, _ manager: Manager)
         async throws
         -> Response
     {
@@ -360,7 +413,7 @@ public enum ManagerAPI {
         return Response(status: .noContent)
     }
 
-    static func createService(_ request: Request, _ context: BasicRequestContext, _ manager: Manager)
+    static func createService(_ request: Request, _ context: ShoalRequestContext, _ manager: Manager)
         async throws
         -> Response
     {
@@ -373,14 +426,14 @@ public enum ManagerAPI {
         return json(await state(manager).services[service.id] ?? service, status: .created)
     }
 
-    static func listServices(_ request: Request, _ context: BasicRequestContext, _ manager: Manager)
+    static func listServices(_ request: Request, _ context: ShoalRequestContext, _ manager: Manager)
         async throws
         -> Response
     {
         json(await state(manager).services.values.sorted { $0.spec.name < $1.spec.name })
     }
 
-    static func inspectService(_ request: Request, _ context: BasicRequestContext, _ manager: Manager)
+    static func inspectService(_ request: Request, _ context: ShoalRequestContext, _ manager: Manager)
         async throws
         -> Response
     {
@@ -391,7 +444,7 @@ public enum ManagerAPI {
         return json(service)
     }
 
-    static func updateService(_ request: Request, _ context: BasicRequestContext, _ manager: Manager)
+    static func updateService(_ request: Request, _ context: ShoalRequestContext, _ manager: Manager)
         async throws
         -> Response
     {
@@ -405,7 +458,7 @@ public enum ManagerAPI {
         return json(await state(manager).services[service.id] ?? service)
     }
 
-    static func removeService(_ request: Request, _ context: BasicRequestContext, _ manager: Manager)
+    static func removeService(_ request: Request, _ context: ShoalRequestContext, _ manager: Manager)
         async throws
         -> Response
     {
@@ -414,7 +467,7 @@ public enum ManagerAPI {
         return Response(status: .noContent)
     }
 
-    static func listTasks(_ request: Request, _ context: BasicRequestContext, _ manager: Manager) async throws
+    static func listTasks(_ request: Request, _ context: ShoalRequestContext, _ manager: Manager) async throws
         -> Response
     {
         let state = await state(manager)
@@ -430,7 +483,7 @@ public enum ManagerAPI {
         return json(tasks.sorted { ($0.serviceName, $0.slot, $0.name) < ($1.serviceName, $1.slot, $1.name) })
     }
 
-    static func inspectTask(_ request: Request, _ context: BasicRequestContext, _ manager: Manager)
+    static func inspectTask(_ request: Request, _ context: ShoalRequestContext, _ manager: Manager)
         async throws
         -> Response
     {
@@ -441,7 +494,7 @@ public enum ManagerAPI {
         return json(task)
     }
 
-    static func taskStatus(_ request: Request, _ context: BasicRequestContext, _ manager: Manager)
+    static func taskStatus(_ request: Request, _ context: ShoalRequestContext, _ manager: Manager)
         async throws
         -> Response
     {
@@ -453,7 +506,7 @@ public enum ManagerAPI {
         return json(await state(manager).tasks[task.id] ?? task)
     }
 
-    static func removeTask(_ request: Request, _ context: BasicRequestContext, _ manager: Manager)
+    static func removeTask(_ request: Request, _ context: ShoalRequestContext, _ manager: Manager)
         async throws
         -> Response
     {

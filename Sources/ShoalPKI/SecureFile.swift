@@ -6,13 +6,13 @@
 
 /// Writes and reads credential files: 0600, atomically (temp file + fsync + rename), so a crash never
 /// leaves a half-written key and the key is never readable by others, not even for a moment.
-enum SecureFile {
-    static func join(_ directory: String, _ name: String) -> String {
+public enum SecureFile {
+    public static func join(_ directory: String, _ name: String) -> String {
         directory.hasSuffix("/") ? directory + name : directory + "/" + name
     }
 
     /// `mkdir -p` with mode 0700 for the directories it creates.
-    static func makeDirectory(_ path: String) throws(PKIError) {
+    public static func makeDirectory(_ path: String) throws(PKIError) {
         var current = path.hasPrefix("/") ? "" : "."
         for component in path.split(separator: "/") {
             current += "/" + component
@@ -22,7 +22,7 @@ enum SecureFile {
         }
     }
 
-    static func write(_ bytes: [UInt8], to path: String) throws(PKIError) {
+    public static func write(_ bytes: [UInt8], to path: String) throws(PKIError) {
         var random = SystemRandomNumberGenerator()
         let temporary =
             path + ".tmp-" + Hex.encode((0..<8).map { _ in UInt8.random(in: 0...255, using: &random) })
@@ -68,7 +68,7 @@ enum SecureFile {
     }
 
     /// Contents of `path`, or nil when it does not exist. Refuses files readable by group or others.
-    static func read(_ path: String) throws(PKIError) -> [UInt8]? {
+    public static func read(_ path: String) throws(PKIError) -> [UInt8]? {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         if fd < 0 {
             if errno == ENOENT { return nil }
@@ -99,7 +99,7 @@ enum SecureFile {
         return result
     }
 
-    static func exists(_ path: String) -> Bool {
+    public static func exists(_ path: String) -> Bool {
         access(path, F_OK) == 0
     }
 

@@ -5,7 +5,7 @@ struct Shoald: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "shoald",
         abstract: "Shoal node daemon: the manager and the per-node networking agent.",
-        subcommands: [Version.self, ManagerCommand.self]
+        subcommands: [Version.self, ManagerCommand.self, AgentCommand.self]
     )
 }
 

@@ -45,13 +45,18 @@ import Testing
     }
 
     @Test func onlyNodeRoutesAreOpenToNodes() {
-        let nodeRoutes = ManagerAPI.routes.filter { $0.access != .admin }.map {
+        let nodeRoutes = ManagerAPI.routes.filter { $0.access != .admin && $0.access != .join }.map {
             "\($0.method.rawValue) \($0.path)"
         }
         #expect(
             nodeRoutes.sorted() == [
                 "GET /v1/nodes/{id}/feed", "POST /v1/nodes/register", "POST /v1/nodes/{id}/heartbeat",
-                "POST /v1/tasks/{id}/status",
+                "POST /v1/nodes/{id}/renew", "POST /v1/tasks/{id}/status",
             ])
+        // The join listener serves these and nothing else.
+        let joinRoutes = ManagerAPI.routes.filter { $0.access == .join }.map {
+            "\($0.method.rawValue) \($0.path)"
+        }
+        #expect(joinRoutes.sorted() == ["GET /v1/join/ca", "POST /v1/join"])
     }
 }

@@ -1,0 +1,253 @@
+import Foundation
+import ShoalModel
+import ShoalPKI
+import Synchronization
+import X509
+
+/// Why the manager's PKI could not be set up or used; each names what to do.
+public enum SecurityError: Error, Equatable, Sendable, CustomStringConvertible {
+    case notInitialized(dataDir: String)
+    case alreadyInitialized(dataDir: String)
+    case pki(PKIError)
+    case state(path: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case .notInitialized(let dir):
+            return
+                "no cluster CA in \(dir): run `shoald manager init --data-dir \(dir) --advertise-addr ADDR` first "
+                + "(or pass --insecure-dev for an unauthenticated development manager)"
+        case .alreadyInitialized(let dir):
+            return "\(dir) already holds a cluster CA; refusing to create another"
+        case .pki(let error): return error.description
+        case .state(let path, let reason): return "\(path): \(reason)"
+        }
+    }
+}
+
+/// The manager's security state: the cluster CA, its own and the admin credentials, the join tokens
+/// and the revocation list. Tokens and revocations are persisted (0600) under `<data dir>/pki`.
+public final class ClusterSecurity: Sendable {
+    public let dataDir: String
+    public let ca: ClusterCA
+    private let manager: Mutex<NodeCredentials>
+    /// The manager's own credentials (renewed by `renewOwnCredentialsIfNeeded`).
+    public var managerCredentials: NodeCredentials { manager.withLock { $0 } }
+    public let revocations: RevocationList
+    /// Validity of issued node certificates (tests shorten it to exercise renewal).
+    public let nodeValidity: TimeInterval
+    /// The address in the manager certificate's SAN, which nodes dial.
+    public let advertiseAddress: String
+    private let tokens: Mutex<JoinTokens>
+    private let apiPort = Mutex<Int?>(nil)
+
+    struct ClusterFile: Codable {
+        var advertiseAddress: String
+    }
+
+    /// The API listener's bound port, handed to joining nodes with their certificate.
+    public func setAPIPort(_ port: Int) { apiPort.withLock { $0 = port } }
+    public var managerAddress: String? { apiPort.withLock { $0 }.map { "\(advertiseAddress):\($0)" } }
+
+    public static func pkiDirectory(_ dataDir: String) -> String { SecureFile.join(dataDir, "pki") }
+    public static func managerDirectory(_ dataDir: String) -> String {
+        SecureFile.join(pkiDirectory(dataDir), "manager")
+    }
+    public static func adminDirectory(_ dataDir: String) -> String {
+        SecureFile.join(pkiDirectory(dataDir), "admin")
+    }
+    /// The admin unix socket lives in a 0700 directory and is itself 0600.
+    public static func socketPath(_ dataDir: String) -> String {
+        SecureFile.join(SecureFile.join(dataDir, "run"), "shoald.sock")
+    }
+    static func tokensPath(_ dataDir: String) -> String {
+        SecureFile.join(pkiDirectory(dataDir), "tokens.json")
+    }
+    static func clusterPath(_ dataDir: String) -> String {
+        SecureFile.join(pkiDirectory(dataDir), "cluster.json")
+    }
+    static func revocationsPath(_ dataDir: String) -> String {
+        SecureFile.join(pkiDirectory(dataDir), "revocations.json")
+    }
+
+    /// `shoald manager init`: the CA, the manager's certificate (advertise address as IP SAN), the admin
+    /// certificate for shoalctl, and both join tokens.
+    @discardableResult
+    public static func initialize(dataDir: String, advertiseAddress: String, now: Date = Date())
+        throws(SecurityError)
+        -> JoinTokens
+    {
+        let pki = pkiDirectory(dataDir)
+        if SecureFile.exists(SecureFile.join(pki, "ca.crt")) { throw .alreadyInitialized(dataDir: dataDir) }
+        do {
+            let ca = try ClusterCA.create(now: now)
+            let manager = try ca.issueCredentials(
+                nodeID: ObjectID.make(), role: .manager, now: now, ipAddresses: [advertiseAddress])
+            let admin = try ca.issueCredentials(nodeID: "admin-" + ObjectID.make(), role: .admin, now: now)
+            let tokens = JoinTokens(caDigest: ca.digest)
+            try ca.save(to: pki)
+            try manager.save(to: managerDirectory(dataDir))
+            try admin.save(to: adminDirectory(dataDir))
+            try writeJSON(tokens, to: tokensPath(dataDir))
+            try writeJSON(RevocationList.Snapshot(), to: revocationsPath(dataDir))
+            try writeJSON(ClusterFile(advertiseAddress: advertiseAddress), to: clusterPath(dataDir))
+            return tokens
+        } catch let error as SecurityError {
+            throw error
+        } catch let error as PKIError {
+            throw .pki(error)
+        } catch {
+            throw .state(path: pki, reason: "\(error)")
+        }
+    }
+
+    /// Loads what `initialize` wrote; a manager without it refuses to start.
+    public init(dataDir: String, nodeValidity: TimeInterval = ClusterCA.defaultNodeValidity)
+        throws(SecurityError)
+    {
+        let pki = Self.pkiDirectory(dataDir)
+        guard SecureFile.exists(SecureFile.join(pki, "ca.crt")) else {
+            throw .notInitialized(dataDir: dataDir)
+        }
+        self.dataDir = dataDir
+        self.nodeValidity = nodeValidity
+        do {
+            ca = try ClusterCA.load(from: pki)
+            guard let credentials = try NodeCredentials.load(from: Self.managerDirectory(dataDir)) else {
+                throw SecurityError.state(
+                    path: Self.managerDirectory(dataDir), reason: "manager credentials missing")
+            }
+            manager = Mutex(credentials)
+            advertiseAddress = try Self.readJSON(ClusterFile.self, from: Self.clusterPath(dataDir))
+                .advertiseAddress
+            tokens = Mutex(try Self.readJSON(JoinTokens.self, from: Self.tokensPath(dataDir)))
+            revocations = RevocationList(
+                try Self.readJSON(RevocationList.Snapshot.self, from: Self.revocationsPath(dataDir)))
+        } catch let error as SecurityError {
+            throw error
+        } catch let error as PKIError {
+            throw .pki(error)
+        } catch {
+            throw .state(path: pki, reason: "\(error)")
+        }
+    }
+
+    /// The manager holds the CA key, so it renews its own certificate (same id, SAN) and the admin
+    /// certificate locally, on the same rule as nodes (less than a third of the validity left).
+    /// Returns true when the manager's certificate changed (the listeners must reload it).
+    public func renewOwnCredentialsIfNeeded(now: Date = Date()) throws(SecurityError) -> Bool {
+        do {
+            let adminDirectory = Self.adminDirectory(dataDir)
+            if let admin = try NodeCredentials.load(from: adminDirectory), admin.needsRenewal(now: now) {
+                try ca.issueCredentials(nodeID: admin.identity.nodeID, role: .admin, now: now).save(
+                    to: adminDirectory)
+            }
+            let current = managerCredentials
+            guard current.needsRenewal(now: now) else { return false }
+            let renewed = try ca.issueCredentials(
+                nodeID: current.identity.nodeID, role: .manager, now: now, ipAddresses: [advertiseAddress])
+            try renewed.save(to: Self.managerDirectory(dataDir))
+            manager.withLock { $0 = renewed }
+            return true
+        } catch {
+            throw .pki(error)
+        }
+    }
+
+    public func token(for role: JoinRole) -> JoinToken { tokens.withLock { $0.token(for: role) } }
+
+    /// A new secret for `role`, persisted before it is used; the old token is refused from now on.
+    public func rotate(_ role: JoinRole) throws(SecurityError) -> JoinToken {
+        try tokens.withLock { (tokens: inout JoinTokens) throws(SecurityError) -> JoinToken in
+            let rotated = tokens.rotating(role)
+            try Self.writeJSON(rotated, to: Self.tokensPath(dataDir))
+            tokens = rotated
+            return rotated.token(for: role)
+        }
+    }
+
+    /// Revokes every certificate of `nodeID` and persists the list.
+    public func revoke(nodeID: String) throws(SecurityError) {
+        revocations.revoke(nodeID: nodeID)
+        try Self.writeJSON(revocations.snapshot, to: Self.revocationsPath(dataDir))
+    }
+
+    /// Checks the token and signs the CSR with a fresh node id. Nothing is stored: the node registers
+    /// itself afterwards over mutual TLS.
+    public func join(_ request: JoinRequest, now: Date = Date()) throws(APIError) -> IssuedCertificate {
+        let role: JoinRole
+        do {
+            role = try tokens.withLock { (tokens: inout JoinTokens) throws(JoinTokenError) -> JoinRole in
+                try tokens.verify(request.token)
+            }
+        } catch {
+            throw .unauthorized(error.description)
+        }
+        let csr = try Self.parseCSR(request.csr)
+        let nodeID = ObjectID.make()
+        do {
+            let certificate = try ca.issue(
+                csr: csr, nodeID: nodeID, role: role.nodeRole, now: now, validity: nodeValidity)
+            return try answer(certificate, nodeID: nodeID, role: role.nodeRole)
+        } catch {
+            throw .invalid(field: "csr", reason: "\(error)")
+        }
+    }
+
+    /// Renewal for an identity proven by its current certificate.
+    public func renew(_ request: RenewRequest, for identity: NodeIdentity, now: Date = Date())
+        throws(APIError)
+        -> IssuedCertificate
+    {
+        let csr = try Self.parseCSR(request.csr)
+        do {
+            let certificate = try ca.renew(csr: csr, for: identity, now: now, validity: nodeValidity)
+            return try answer(certificate, nodeID: identity.nodeID, role: identity.role)
+        } catch {
+            throw .invalid(field: "csr", reason: "\(error)")
+        }
+    }
+
+    private func answer(_ certificate: Certificate, nodeID: String, role: ShoalPKI.NodeRole) throws(PKIError)
+        -> IssuedCertificate
+    {
+        IssuedCertificate(
+            nodeID: nodeID, role: role.rawValue, certificate: try certificate.pemText(),
+            caCertificate: try ca.certificate.pemText(), managerAddress: managerAddress)
+    }
+
+    private static func parseCSR(_ pem: String) throws(APIError) -> CertificateSigningRequest {
+        do {
+            return try NodeCSR.parse(pem: pem)
+        } catch {
+            throw .invalid(field: "csr", reason: error.description)
+        }
+    }
+
+    static func writeJSON(_ value: some Encodable, to path: String) throws(SecurityError) {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+        do {
+            try SecureFile.write(Array(try encoder.encode(value)), to: path)
+        } catch let error as PKIError {
+            throw .pki(error)
+        } catch {
+            throw .state(path: path, reason: "\(error)")
+        }
+    }
+
+    static func readJSON<T: Decodable>(_ type: T.Type, from path: String) throws(SecurityError) -> T {
+        do {
+            guard let bytes = try SecureFile.read(path) else {
+                throw SecurityError.state(path: path, reason: "missing")
+            }
+            return try JSONDecoder().decode(type, from: Data(bytes))
+        } catch let error as SecurityError {
+            throw error
+        } catch let error as PKIError {
+            throw .pki(error)
+        } catch {
+            throw .state(path: path, reason: "\(error)")
+        }
+    }
+}
