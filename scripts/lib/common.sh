@@ -15,6 +15,14 @@ require_root() {
     [[ $(id -u) -eq 0 ]] || die "$1 needs root (network namespaces); run as root or skip it"
 }
 
+# `apt-get update`, at most once per script run.
+apt_updated=0
+apt_update_once() {
+    ((apt_updated)) && return 0
+    apt-get update -qq >&2 || die "apt-get update failed"
+    apt_updated=1
+}
+
 # Installs the Debian packages listed in scripts/packages/<list>.txt that are missing.
 # Runs `apt-get update` once, and only when something has to be installed.
 install_packages() {
@@ -32,7 +40,7 @@ install_packages() {
     ((${#missing[@]} == 0)) && return 0
     require_root "installing ${missing[*]}"
     log "installing Debian packages: ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    apt_update_once
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        "${missing[@]}" </dev/null >/dev/null || die "apt-get install ${missing[*]} failed"
 }
