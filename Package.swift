@@ -112,8 +112,10 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "NetlinkTests", dependencies: ["Netlink"], swiftSettings: strict),
-        // Runs `ip`, `bridge` and `ipvsadm` for the netns and VM tests, in namespaces it cleans up.
-        .target(name: "NetlinkTestSupport", path: "Tests/NetlinkTestSupport", swiftSettings: strict),
+        // For the netns and VM tests: runs `ip`, `bridge` and `ipvsadm` in namespaces it cleans up, and checks NetlinkErrors.
+        .target(
+            name: "NetlinkTestSupport", dependencies: ["Netlink"], path: "Tests/NetlinkTestSupport",
+            swiftSettings: strict),
         .testTarget(
             name: "NetlinkNetnsTests", dependencies: ["Netlink", "NetlinkTestSupport"], swiftSettings: strict),
         .testTarget(

@@ -17,20 +17,6 @@ import Testing
         }
     }
 
-    private func expectError(
-        _ predicate: (NetlinkError) -> Bool, _ body: () async throws -> Void,
-        sourceLocation: SourceLocation = #_sourceLocation
-    ) async {
-        do {
-            try await body()
-            Issue.record("expected an error", sourceLocation: sourceLocation)
-        } catch let error as NetlinkError {
-            #expect(predicate(error), "\(error)", sourceLocation: sourceLocation)
-        } catch {
-            Issue.record("unexpected \(error)", sourceLocation: sourceLocation)
-        }
-    }
-
     @Test func addressesAddListAndDeleteForBothFamilies() async throws {
         try await withOverlay { ns, client in
             let v4 = Address(device: "br0", address: try #require(IPAddress("10.1.0.1")), prefixLength: 24)

@@ -32,20 +32,6 @@ import Testing
         try Shell.run(["ip", "netns", "exec", ns, "ipvsadm"] + arguments)
     }
 
-    private func expectError(
-        _ predicate: (NetlinkError) -> Bool, _ body: () async throws -> Void,
-        sourceLocation: SourceLocation = #_sourceLocation
-    ) async {
-        do {
-            try await body()
-            Issue.record("expected an error", sourceLocation: sourceLocation)
-        } catch let error as NetlinkError {
-            #expect(predicate(error), "\(error)", sourceLocation: sourceLocation)
-        } catch {
-            Issue.record("unexpected \(error)", sourceLocation: sourceLocation)
-        }
-    }
-
     @Test func servicesAndDestinationsAsIpvsadmShowsThem() async throws {
         try await withIPVS { ns, client in
             let web = ServiceKey.address(.tcp, try #require(IPAddress("10.0.0.1")), port: 80)
