@@ -16,10 +16,11 @@ func decoded<T: Decodable>(_ type: T.Type, _ response: TestResponse) throws -> T
     try JSONDecoder().decode(type, from: Data(response.body.readableBytesView))
 }
 
-/// Reads a streamed NDJSON response over a real TCP connection until `enough` says so.
-func readFeed(
-    port: Int, path: String, enough: @escaping @Sendable ([FeedMessage]) -> Bool
-) async throws -> (status: HTTPResponseStatus, contentType: String?, messages: [FeedMessage]) {
+/// Sends `GET path` to 127.0.0.1:port over a new TCP connection and hands `read` the response parts.
+func withGET<Result: Sendable>(
+    port: Int, path: String,
+    _ read: (NIOAsyncChannelInboundStream<HTTPClientResponsePart>) async throws -> Result
+) async throws -> Result {
     let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(
         host: "127.0.0.1", port: port
     ) { channel in
@@ -34,6 +35,15 @@ func readFeed(
         head.headers.add(name: "Host", value: "127.0.0.1")
         try await outbound.write(.head(head))
         try await outbound.write(.end(nil))
+        return try await read(inbound)
+    }
+}
+
+/// Reads a streamed NDJSON response over a real TCP connection until `enough` says so.
+func readFeed(
+    port: Int, path: String, enough: @escaping @Sendable ([FeedMessage]) -> Bool
+) async throws -> (status: HTTPResponseStatus, contentType: String?, messages: [FeedMessage]) {
+    try await withGET(port: port, path: path) { inbound in
         var status = HTTPResponseStatus.imATeapot
         var contentType: String?
         var pending = ""
@@ -62,20 +72,7 @@ func readFeed(
 
 /// One plain GET over a real TCP connection: status and body.
 func httpGet(port: Int, path: String) async throws -> (status: HTTPResponseStatus, body: String) {
-    let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(
-        host: "127.0.0.1", port: port
-    ) { channel in
-        channel.eventLoop.makeCompletedFuture {
-            try channel.pipeline.syncOperations.addHTTPClientHandlers()
-            return try NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>(
-                wrappingChannelSynchronously: channel)
-        }
-    }
-    return try await channel.executeThenClose { inbound, outbound in
-        var head = HTTPRequestHead(version: .http1_1, method: .GET, uri: path)
-        head.headers.add(name: "Host", value: "127.0.0.1")
-        try await outbound.write(.head(head))
-        try await outbound.write(.end(nil))
+    try await withGET(port: port, path: path) { inbound in
         var status = HTTPResponseStatus.imATeapot
         var text = ""
         for try await part in inbound {
