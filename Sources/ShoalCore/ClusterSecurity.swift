@@ -11,6 +11,16 @@ public enum SecurityError: Error, Equatable, Sendable, CustomStringConvertible {
     case pki(PKIError)
     case state(path: String, reason: String)
 
+    /// `error` as a SecurityError: kept when it is one, wrapped when it came from the PKI, else a
+    /// problem with the state file at `path`.
+    init(_ error: any Error, path: String) {
+        switch error {
+        case let error as SecurityError: self = error
+        case let error as PKIError: self = .pki(error)
+        default: self = .state(path: path, reason: "\(error)")
+        }
+    }
+
     public var description: String {
         switch self {
         case .notInitialized(let dir):
@@ -92,12 +102,8 @@ public final class ClusterSecurity: Sendable {
             try writeJSON(RevocationList.Snapshot(), to: revocationsPath(dataDir))
             try writeJSON(ClusterFile(advertiseAddress: advertiseAddress), to: clusterPath(dataDir))
             return tokens
-        } catch let error as SecurityError {
-            throw error
-        } catch let error as PKIError {
-            throw .pki(error)
         } catch {
-            throw .state(path: pki, reason: "\(error)")
+            throw SecurityError(error, path: pki)
         }
     }
 
@@ -123,12 +129,8 @@ public final class ClusterSecurity: Sendable {
             tokens = Mutex(try Self.readJSON(JoinTokens.self, from: Self.tokensPath(dataDir)))
             revocations = RevocationList(
                 try Self.readJSON(RevocationList.Snapshot.self, from: Self.revocationsPath(dataDir)))
-        } catch let error as SecurityError {
-            throw error
-        } catch let error as PKIError {
-            throw .pki(error)
         } catch {
-            throw .state(path: pki, reason: "\(error)")
+            throw SecurityError(error, path: pki)
         }
     }
 
@@ -229,10 +231,8 @@ public final class ClusterSecurity: Sendable {
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
         do {
             try SecureFile.write(Array(try encoder.encode(value)), to: path)
-        } catch let error as PKIError {
-            throw .pki(error)
         } catch {
-            throw .state(path: path, reason: "\(error)")
+            throw SecurityError(error, path: path)
         }
     }
 
@@ -242,12 +242,8 @@ public final class ClusterSecurity: Sendable {
                 throw SecurityError.state(path: path, reason: "missing")
             }
             return try JSONDecoder().decode(type, from: Data(bytes))
-        } catch let error as SecurityError {
-            throw error
-        } catch let error as PKIError {
-            throw .pki(error)
         } catch {
-            throw .state(path: path, reason: "\(error)")
+            throw SecurityError(error, path: path)
         }
     }
 }
