@@ -1,39 +1,33 @@
 /// The async face of an IPVSSocket: one socket on one dedicated thread, in one namespace.
-public final class IPVSClient: @unchecked Sendable {
-    // @unchecked: `socket` is only touched from `worker`'s thread.
-    private let worker: WorkerThread
-    private let socket: IPVSSocket
+public final class IPVSClient: Sendable {
+    private let owner: SocketOwner<IPVSSocket>
     public let namespace: NetworkNamespace
 
-    private init(worker: WorkerThread, socket: IPVSSocket) {
-        self.worker = worker
-        self.socket = socket
-        namespace = socket.namespace
+    private init(owner: SocketOwner<IPVSSocket>, namespace: NetworkNamespace) {
+        self.owner = owner
+        self.namespace = namespace
     }
 
     /// Opens a generic netlink socket in `namespace` and resolves IPVS (isNotFound without ip_vs).
     public static func open(_ namespace: NetworkNamespace = .current) async throws(NetlinkError) -> IPVSClient
     {
-        let worker = WorkerThread(name: "shoal-ipvs")
-        let socket = try await worker.run { () throws(NetlinkError) in
-            UncheckedBox(try IPVSSocket(namespace: namespace))
+        let owner = try await SocketOwner.open(threadName: "shoal-ipvs") { () throws(NetlinkError) in
+            try IPVSSocket(namespace: namespace)
         }
-        return IPVSClient(worker: worker, socket: socket.value)
+        return IPVSClient(owner: owner, namespace: namespace)
     }
 
     public func withSocket<T: Sendable>(
         _ body: @escaping @Sendable (IPVSSocket) throws(NetlinkError) -> T
     ) async throws(NetlinkError) -> T {
-        let socket = UncheckedBox(socket)
-        return try await worker.run { () throws(NetlinkError) in try body(socket.value) }
+        try await owner.run(body)
     }
 
     public func apply(_ request: IPVSRequest) async throws(NetlinkError) {
         try await withSocket { s throws(NetlinkError) in try s.apply(request) }
     }
     public func apply(batch requests: [IPVSRequest]) async -> [NetlinkError?] {
-        let socket = UncheckedBox(socket)
-        let results = try? await worker.run { () throws(NetlinkError) in socket.value.apply(batch: requests) }
+        let results = try? await owner.run { s in s.apply(batch: requests) }
         return results ?? []
     }
     public func services() async throws(NetlinkError) -> [VirtualService] {

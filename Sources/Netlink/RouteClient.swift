@@ -2,35 +2,30 @@
 ///
 /// Every call runs on the client's own thread, so blocking netlink I/O never occupies Swift's
 /// cooperative pool, and the socket only ever has one user.
-public final class RouteClient: @unchecked Sendable {
-    // @unchecked: `socket` is only touched from `worker`'s thread.
-    private let worker: WorkerThread
-    private let socket: RouteSocket
+public final class RouteClient: Sendable {
+    private let owner: SocketOwner<RouteSocket>
     public let namespace: NetworkNamespace
 
-    private init(worker: WorkerThread, socket: RouteSocket) {
-        self.worker = worker
-        self.socket = socket
-        self.namespace = socket.namespace
+    private init(owner: SocketOwner<RouteSocket>, namespace: NetworkNamespace) {
+        self.owner = owner
+        self.namespace = namespace
     }
 
     /// Opens an rtnetlink socket inside `namespace` (entered on the client's thread, then left).
     public static func open(_ namespace: NetworkNamespace = .current) async throws(NetlinkError)
         -> RouteClient
     {
-        let worker = WorkerThread(name: "shoal-rtnl")
-        let socket = try await worker.run { () throws(NetlinkError) in
-            UncheckedBox(try RouteSocket(namespace: namespace))
+        let owner = try await SocketOwner.open(threadName: "shoal-rtnl") { () throws(NetlinkError) in
+            try RouteSocket(namespace: namespace)
         }
-        return RouteClient(worker: worker, socket: socket.value)
+        return RouteClient(owner: owner, namespace: namespace)
     }
 
     /// Runs `body` with the socket on the client's thread.
     public func withSocket<T: Sendable>(
         _ body: @escaping @Sendable (RouteSocket) throws(NetlinkError) -> T
     ) async throws(NetlinkError) -> T {
-        let socket = UncheckedBox(socket)
-        return try await worker.run { () throws(NetlinkError) in try body(socket.value) }
+        try await owner.run(body)
     }
 
     public func links() async throws(NetlinkError) -> [Link] {
@@ -96,10 +91,4 @@ public final class RouteClient: @unchecked Sendable {
     public func deleteFDBEntries(_ entries: [FDBEntry]) async throws(NetlinkError) -> [NetlinkError?] {
         try await withSocket { s throws(NetlinkError) in try s.deleteFDBEntries(entries) }
     }
-}
-
-/// Carries a value that is confined to one thread across the hop to that thread.
-struct UncheckedBox<T>: @unchecked Sendable {
-    let value: T
-    init(_ value: T) { self.value = value }
 }
