@@ -21,6 +21,12 @@ public enum Operations {
         }
     }
 
+    static func checkLabels(_ labels: [String: String]?) throws(StoreError) {
+        for key in (labels ?? [:]).keys.sorted() where key.isEmpty || key.contains("=") {
+            throw .invalid(field: "labels", reason: "label name '\(key)' must be non-empty and hold no '='")
+        }
+    }
+
     static func checkVersion(_ given: UInt64?, current: UInt64, what: String) throws(StoreError) {
         guard let given else {
             throw .invalid(field: "version", reason: "the query parameter version is required")
@@ -81,8 +87,10 @@ public enum Operations {
         if let mtu = spec.mtu, !(576...9000).contains(mtu) {
             throw .invalid(field: "mtu", reason: "must be between 576 and 9000")
         }
-        let network = try Allocator.makeNetwork(
+        try checkLabels(spec.labels)
+        var network = try Allocator.makeNetwork(
             id: id, spec: spec, ingress: false, state: &state, config: config)
+        network.labels = spec.labels
         state.networks[network.id] = network
         return network
     }
@@ -195,6 +203,14 @@ public enum Operations {
                 throw .invalid(field: "healthCheck.retries", reason: "must be 0 or more")
             }
         }
+        for (index, constraint) in (spec.placement?.constraints ?? []).enumerated() {
+            do throws(PlacementError) {
+                _ = try PlacementConstraint(parsing: constraint)
+            } catch {
+                throw .invalid(field: "placement.constraints[\(index)]", reason: error.description)
+            }
+        }
+        try checkLabels(spec.labels)
         if !spec.ingressPorts.isEmpty, let ingress = state.ingressNetwork { networkIDs.append(ingress.id) }
         return networkIDs
     }
@@ -231,7 +247,11 @@ public enum Operations {
             spec.ports ?? [], serviceID: service.id, state: &state, config: config, previous: service.ports)
         var scaledOnly = spec
         scaledOnly.replicas = service.spec.replicas
+        // Labels and the image are metadata (a task runs its command): no task is replaced for them.
+        scaledOnly.labels = service.spec.labels
+        scaledOnly.image = service.spec.image
         let changesTasks = scaledOnly != service.spec || networkIDs != service.networkIDs
+        if spec != service.spec { service.previousSpec = service.spec }
         service.spec = spec
         service.networkIDs = networkIDs
         service.ports = ports
@@ -291,6 +311,10 @@ public enum Operations {
         try checkVersion(version, current: node.version, what: "node \(node.name)")
         if let availability = update.availability { node.availability = availability }
         if let role = update.role { node.role = role }
+        if let labels = update.labels {
+            try checkLabels(labels)
+            node.labels = labels.isEmpty ? nil : labels
+        }
         state.nodes[node.id] = node
         return node
     }

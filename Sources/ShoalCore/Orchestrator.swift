@@ -105,7 +105,10 @@ public enum Orchestrator {
                 wanted["slot:\(slot)"] = (slot, nil)
             }
         case .global:
-            for node in state.nodes.values where eligible(node) { wanted["node:\(node.id)"] = (0, node.id) }
+            for node in state.nodes.values
+            where eligible(node) && service.spec.placement?.allows(node) ?? true {
+                wanted["node:\(node.id)"] = (0, node.id)
+            }
             // A paused node keeps the task it has.
             for task in tasks where task.desiredState == .running {
                 if let nodeID = task.nodeID, let node = state.nodes[nodeID], node.state == .ready,
@@ -289,6 +292,7 @@ public enum Orchestrator {
             // A node needs its load-balancer address on every network of the task.
             let candidates = nodes.filter { node in
                 hostPorts[node.id, default: []].isDisjoint(with: wantedPorts)
+                    && state.services[task.serviceID]?.spec.placement?.allows(node) ?? true
                     && task.endpoints.allSatisfy { node.loadBalancerIPs[$0.networkID] != nil }
             }
             guard
@@ -299,11 +303,15 @@ public enum Orchestrator {
                     return perNode[a.id, default: 0] < perNode[b.id, default: 0]
                 })
             else {
+                let placement = state.services[task.serviceID]?.spec.placement
                 let message =
                     nodes.isEmpty
                     ? "no suitable node: none of \(state.nodes.count) nodes is ready and active"
-                    : "no suitable node: host ports \(wantedPorts.sorted().joined(separator: ",")) are taken"
-                        + " or no load-balancer address is free on every node"
+                    : !nodes.contains(where: { placement?.allows($0) ?? true })
+                        ? "no suitable node: no ready, active node satisfies the placement constraints "
+                            + (placement?.constraints ?? []).joined(separator: ", ")
+                        : "no suitable node: host ports \(wantedPorts.sorted().joined(separator: ",")) are taken"
+                            + " or no load-balancer address is free on every node"
                 if task.status != message {
                     task.status = message
                     state.tasks[id] = task

@@ -10,10 +10,12 @@ public struct NetworkSpec: Codable, Equatable, Sendable {
     public var attachable: Bool?
     /// No egress to the outside world.
     public var `internal`: Bool?
+    /// Free-form metadata; stacks mark their networks with `shoal.stack.namespace`.
+    public var labels: [String: String]?
 
     public init(
         name: String, subnet: CIDR? = nil, gateway: IPv4Address? = nil, ipRange: CIDR? = nil,
-        mtu: Int? = nil, attachable: Bool? = nil, internal: Bool? = nil
+        mtu: Int? = nil, attachable: Bool? = nil, internal: Bool? = nil, labels: [String: String]? = nil
     ) {
         self.name = name
         self.subnet = subnet
@@ -22,6 +24,7 @@ public struct NetworkSpec: Codable, Equatable, Sendable {
         self.mtu = mtu
         self.attachable = attachable
         self.internal = `internal`
+        self.labels = labels
     }
 }
 
@@ -42,11 +45,12 @@ public struct Network: Codable, Equatable, Sendable, Identifiable {
     public var `internal`: Bool
     /// The routing-mesh network created at cluster init; it carries published ports.
     public var ingress: Bool
+    public var labels: [String: String]?
 
     public init(
         id: String, version: UInt64 = 0, status: String = "", name: String, vni: UInt32, subnet: CIDR,
         gateway: IPv4Address, ipRange: CIDR? = nil, mtu: Int = Network.defaultMTU, attachable: Bool = false,
-        internal: Bool = false, ingress: Bool = false
+        internal: Bool = false, ingress: Bool = false, labels: [String: String]? = nil
     ) {
         self.id = id
         self.version = version
@@ -60,6 +64,7 @@ public struct Network: Codable, Equatable, Sendable, Identifiable {
         self.attachable = attachable
         self.internal = `internal`
         self.ingress = ingress
+        self.labels = labels
     }
 
     /// The addresses tasks, VIPs and load balancers may get: the range (or subnet) without the

@@ -33,11 +33,13 @@ public struct Node: Codable, Equatable, Sendable, Identifiable {
     public var address: IPv4Address
     /// The node's load-balancer address per network id (SNAT source for IPVS, ingress sandbox).
     public var loadBalancerIPs: [String: IPv4Address]
+    /// Set by an admin (`node update --label-add`); placement constraints match them.
+    public var labels: [String: String]?
 
     public init(
         id: String, version: UInt64 = 0, status: String = "", name: String, role: NodeRole = .worker,
         availability: NodeAvailability = .active, state: NodeState = .ready, address: IPv4Address,
-        loadBalancerIPs: [String: IPv4Address] = [:]
+        loadBalancerIPs: [String: IPv4Address] = [:], labels: [String: String]? = nil
     ) {
         self.id = id
         self.version = version
@@ -48,6 +50,7 @@ public struct Node: Codable, Equatable, Sendable, Identifiable {
         self.state = state
         self.address = address
         self.loadBalancerIPs = loadBalancerIPs
+        self.labels = labels
     }
 }
 
@@ -72,10 +75,14 @@ public struct NodeRegistration: Codable, Equatable, Sendable {
 public struct NodeUpdate: Codable, Equatable, Sendable {
     public var availability: NodeAvailability?
     public var role: NodeRole?
+    /// Replaces the node's labels when given.
+    public var labels: [String: String]?
 
-    public init(availability: NodeAvailability? = nil, role: NodeRole? = nil) {
+    public init(availability: NodeAvailability? = nil, role: NodeRole? = nil, labels: [String: String]? = nil)
+    {
         self.availability = availability
         self.role = role
+        self.labels = labels
     }
 }
 

@@ -136,12 +136,19 @@ public struct ServiceSpec: Codable, Equatable, Sendable {
     public var ports: [PortConfig]?
     public var healthCheck: HealthCheck?
     public var updatePolicy: UpdatePolicy?
+    /// Kept and shown (stack files name one); a task runs `command`, not an image.
+    public var image: String?
+    /// Free-form metadata; stacks mark their services with `shoal.stack.namespace`.
+    public var labels: [String: String]?
+    /// Which nodes may run the tasks.
+    public var placement: Placement?
 
     public init(
         name: String, mode: ServiceModeKind? = nil, replicas: Int? = nil, command: [String],
         env: [String]? = nil,
         networks: [NetworkAttachment]? = nil, endpointMode: EndpointMode? = nil, ports: [PortConfig]? = nil,
-        healthCheck: HealthCheck? = nil, updatePolicy: UpdatePolicy? = nil
+        healthCheck: HealthCheck? = nil, updatePolicy: UpdatePolicy? = nil, image: String? = nil,
+        labels: [String: String]? = nil, placement: Placement? = nil
     ) {
         self.name = name
         self.mode = mode
@@ -153,6 +160,9 @@ public struct ServiceSpec: Codable, Equatable, Sendable {
         self.ports = ports
         self.healthCheck = healthCheck
         self.updatePolicy = updatePolicy
+        self.image = image
+        self.labels = labels
+        self.placement = placement
     }
 
     public var effectiveMode: ServiceModeKind { mode ?? .replicated }
@@ -210,11 +220,13 @@ public struct Service: Codable, Equatable, Sendable, Identifiable {
     public var ports: [PortConfig]
     public var virtualIPs: [VirtualIP]
     public var update: UpdateStatus?
+    /// The spec before the last update, for `service rollback`.
+    public var previousSpec: ServiceSpec?
 
     public init(
         id: String, version: UInt64 = 0, status: String = "", spec: ServiceSpec, generation: Int = 1,
         networkIDs: [String] = [], ports: [PortConfig] = [], virtualIPs: [VirtualIP] = [],
-        update: UpdateStatus? = nil
+        update: UpdateStatus? = nil, previousSpec: ServiceSpec? = nil
     ) {
         self.id = id
         self.version = version
@@ -225,5 +237,6 @@ public struct Service: Codable, Equatable, Sendable, Identifiable {
         self.ports = ports
         self.virtualIPs = virtualIPs
         self.update = update
+        self.previousSpec = previousSpec
     }
 }
