@@ -29,6 +29,7 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         // C: libnl-route-3 for rtnetlink, libmnl for IPVS generic netlink.
@@ -86,10 +87,21 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .executableTarget(
-            name: "shoalctl",
+        .executableTarget(name: "shoalctl", dependencies: ["ShoalCtlKit"], swiftSettings: strict),
+        // shoalctl's commands, output formats, progress and stack files (Compose subset), testable.
+        .target(
+            name: "ShoalCtlKit",
             dependencies: [
                 "ShoalModel", "ShoalAgent", "ShoalPKI",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "ShoalCtlTests",
+            dependencies: [
+                "ShoalCtlKit", "ShoalModel",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict

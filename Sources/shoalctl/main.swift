@@ -1,0 +1,3 @@
+import ShoalCtlKit
+
+await ShoalCtl.start()
