@@ -2,13 +2,16 @@ import ShoalModel
 
 /// Turns Docker-style flag values into spec fields; every failure names the flag and the fix.
 enum ServiceFlags {
-    /// `NET` or `name=NET,alias=A,alias=B` (Docker's long form).
+    /// `NET`, `NET,alias=A` or `name=NET,alias=A,alias=B` (Docker's long form).
     static func network(_ text: String) throws(CtlError) -> NetworkAttachment {
-        guard text.contains("=") else { return NetworkAttachment(target: text) }
         var target: String?
         var aliases: [String] = []
-        for item in text.split(separator: ",") {
+        for (index, item) in text.split(separator: ",").enumerated() {
             let pair = item.split(separator: "=", maxSplits: 1).map(String.init)
+            if index == 0 && !item.contains("=") {
+                target = String(item)
+                continue
+            }
             guard pair.count == 2, !pair[1].isEmpty else {
                 throw CtlError(
                     "--network \(text): \(item) must be KEY=VALUE", hint: "--network name=NET,alias=A")

@@ -7,7 +7,7 @@ import Testing
 @Suite struct FlagTests {
     @Test func serviceCreateBuildsTheSpec() throws {
         let command = try ServiceCreate.parse([
-            "--name", "web", "--replicas", "3", "--network", "front", "--network",
+            "--name", "web", "--replicas", "3", "--network", "front,alias=www", "--network",
             "name=back,alias=api,alias=v1",
             "-p", "8080:80", "--publish", "mode=host,53:53/udp", "-e", "A=1", "--endpoint-mode", "vip",
             "--update-parallelism", "2", "--update-delay", "1m30s", "--update-order", "start-first",
@@ -21,7 +21,7 @@ import Testing
                 == ServiceSpec(
                     name: "web", replicas: 3, command: ["http-echo", "-listen", ":80"], env: ["A=1"],
                     networks: [
-                        NetworkAttachment(target: "front"),
+                        NetworkAttachment(target: "front", aliases: ["www"]),
                         NetworkAttachment(target: "back", aliases: ["api", "v1"]),
                     ],
                     endpointMode: .vip,
