@@ -115,11 +115,12 @@ public struct HTTPClient: Sendable {
         let request = head
         do {
             return try await connection.executeThenClose { inbound, outbound in
-                try await outbound.write(.head(request))
-                if let body, !body.isEmpty {
-                    try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: body))))
-                }
-                try await outbound.write(.end(nil))
+                // One write for the whole request: the manager may answer and close as soon as it has
+                // read it, and a separate write of the end would then fail on the closed channel.
+                var parts: [HTTPClientRequestPart] = [.head(request)]
+                if let body, !body.isEmpty { parts.append(.body(.byteBuffer(ByteBuffer(bytes: body)))) }
+                parts.append(.end(nil))
+                try await outbound.write(contentsOf: parts)
                 var status: Int?
                 for try await part in inbound {
                     switch part {
