@@ -17,6 +17,8 @@ cleanup() {
     rm -rf "$data"
 }
 trap cleanup EXIT
+# A command that fails outside a check (set -e) names itself, so a flaky step is found from the log.
+trap 'echo "FAIL: ${BASH_SOURCE[0]}:$LINENO: $BASH_COMMAND exited non-zero" >&2' ERR
 fail() {
     echo "FAIL: $*" >&2
     [[ -n ${out:-} ]] && echo "$out" >&2
@@ -48,7 +50,7 @@ register_nodes() {
     local i id
     for i in $(seq "$1"); do
         id=$(call POST /nodes/register -d "{\"name\":\"node$i\",\"address\":\"172.29.0.$((10 + i))\"}" | jq -r .id)
-        (while sleep 1; do call POST "/nodes/$id/heartbeat" >/dev/null 2>&1 || true; done) &
+        (while [[ -d $data ]] && sleep 1; do call POST "/nodes/$id/heartbeat" >/dev/null 2>&1 || true; done) &
         pids+=($!)
     done
 }
@@ -58,7 +60,7 @@ register_nodes() {
 start_agent() {
     touch "$data/failing"
     (
-        while sleep 0.2; do
+        while [[ -d $data ]] && sleep 0.2; do
             call GET /tasks 2>/dev/null | jq -r '.[] | select(.nodeID != null and
                 ((.desiredState == "running" and (.state == "assigned" or .state == "starting"))
                  or (.desiredState == "shutdown" and (.state == "assigned" or .state == "starting" or .state == "running"))))
@@ -66,7 +68,7 @@ start_agent() {
                 while read -r task node desired service; do
                     state=running
                     [[ $desired == shutdown ]] && state=shutdown
-                    grep -qx "$service" "$data/failing" && [[ $state == running ]] && state=failed
+                    grep -qsx "$service" "$data/failing" && [[ $state == running ]] && state=failed
                     call POST "/tasks/$task/status" -d "{\"nodeID\":\"$node\",\"state\":\"$state\",\"message\":\"$state by the test agent\"}" \
                         >/dev/null 2>&1 || true
                 done
