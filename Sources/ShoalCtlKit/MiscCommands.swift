@@ -6,6 +6,7 @@ import ShoalModel
 struct ClusterCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cluster", abstract: "Join tokens.",
+        discussion: "Example: shoalctl cluster join-token worker",
         subcommands: [JoinTokenCommand.self, RotateTokenCommand.self])
 }
 
@@ -36,7 +37,8 @@ struct RotateTokenCommand: AsyncParsableCommand {
 
 struct TaskCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "task", abstract: "Tasks.", subcommands: [TaskList.self])
+        commandName: "task", abstract: "Tasks.", discussion: "Example: shoalctl task ls",
+        subcommands: [TaskList.self])
 }
 
 struct TaskList: AsyncParsableCommand {
@@ -56,6 +58,7 @@ struct TaskList: AsyncParsableCommand {
 struct ContextCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "context", abstract: "Save or show where the manager is.",
+        discussion: "Example: shoalctl context set --socket /var/lib/shoal/run/shoald.sock",
         subcommands: [ContextSet.self, ContextShow.self])
 }
 

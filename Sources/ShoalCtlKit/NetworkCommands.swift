@@ -4,6 +4,7 @@ import ShoalModel
 struct NetworkCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "network", abstract: "Manage overlay networks.",
+        discussion: "Example: shoalctl network create --subnet 10.0.9.0/24 backend",
         subcommands: [NetworkCreate.self, NetworkList.self, NetworkInspect.self, NetworkRemove.self])
 }
 

@@ -4,6 +4,7 @@ import ShoalModel
 struct NodeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "node", abstract: "Manage nodes.",
+        discussion: "Example: shoalctl node update --availability drain node2",
         subcommands: [NodeList.self, NodeInspect.self, NodeUpdateCommand.self, NodePS.self, NodeRemove.self])
 }
 

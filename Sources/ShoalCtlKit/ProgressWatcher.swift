@@ -22,7 +22,7 @@ struct ProgressWatcher {
     func wait(for names: [String]) async throws {
         let deadline = Date().addingTimeInterval(timeout)
         var printed: [String: [String]] = [:]
-        var drawnLines = 0
+        var drawn: [String] = []
         while true {
             let nodes = try await api.nodes()
             var states: [Convergence] = []
@@ -33,7 +33,7 @@ struct ProgressWatcher {
                         service: service, tasks: try await api.tasks(service: service.id), nodes: nodes))
             }
             if terminal {
-                drawnLines = redraw(states, previous: drawnLines)
+                redraw(states, drawn: &drawn)
             } else {
                 for state in states { printChanges(state, &printed) }
             }
@@ -72,13 +72,14 @@ struct ProgressWatcher {
             }
     }
 
-    /// Moves the cursor up over the last drawing and writes the new one; returns its line count.
-    private func redraw(_ states: [Convergence], previous: Int) -> Int {
-        var text = (previous > 0 ? "\u{1B}[\(previous)A" : "") + "\u{1B}[J"
+    /// Moves the cursor up over the last drawing and writes the new one, when it changed.
+    private func redraw(_ states: [Convergence], drawn: inout [String]) {
         let all = states.flatMap(lines)
+        guard all != drawn else { return }
+        var text = (drawn.isEmpty ? "" : "\u{1B}[\(drawn.count)A") + "\u{1B}[J"
         for line in all { text += "\u{1B}[2K" + line + "\n" }
         FileHandle.standardOutput.write(Data(text.utf8))
-        return all.count
+        drawn = all
     }
 
     /// Plain output for logs and pipes: the overall line and each slot line when they change.

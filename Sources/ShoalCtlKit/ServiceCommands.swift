@@ -4,6 +4,7 @@ import ShoalModel
 struct ServiceCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "service", abstract: "Manage services.",
+        discussion: "Example: shoalctl service create --name web --replicas 3 -p 8080:80 -- http-echo",
         subcommands: [
             ServiceCreate.self, ServiceList.self, ServicePS.self, ServiceInspect.self, ServiceScale.self,
             ServiceUpdate.self, ServiceRollback.self, ServiceRemove.self, ServiceLogs.self,

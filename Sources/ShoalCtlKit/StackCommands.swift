@@ -5,6 +5,7 @@ import ShoalModel
 struct StackCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "stack", abstract: "Deploy and manage stacks (Compose files).",
+        discussion: "Example: shoalctl stack deploy -c examples/vote/stack.yml vote",
         subcommands: [StackDeploy.self, StackList.self, StackServices.self, StackPS.self, StackRemove.self])
 }
 

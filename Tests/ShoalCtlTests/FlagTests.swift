@@ -177,3 +177,23 @@ import Testing
         )
     }
 }
+
+@Suite struct HelpTests {
+    /// Every command, groups included, shows an example in its --help.
+    @Test func everyCommandHasAnExample() {
+        func visit(_ command: any ParsableCommand.Type, _ path: String) {
+            let configuration = command.configuration
+            let name = path + " " + (configuration.commandName ?? "")
+            if command != ShoalCtl.self {
+                #expect(configuration.discussion.contains("Example: shoalctl"), "\(name) has no example")
+            }
+            for sub in configuration.subcommands { visit(sub, name) }
+        }
+        visit(ShoalCtl.self, "")
+    }
+
+    @Test func completionScriptsKnowTheCommands() {
+        let bash = ShoalCtl.completionScript(for: .bash)
+        #expect(bash.contains("stack") && bash.contains("deploy") && bash.contains("--compose-file"))
+    }
+}
