@@ -133,13 +133,16 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Corpus: real packets captured from dig and unbound, the codec vectors' and the fuzz run's seeds.
         .testTarget(
             name: "ShoalDNSTests",
             dependencies: [
                 "ShoalDNS", "ShoalModel",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
+            exclude: ["Corpus"],
             swiftSettings: strict
         ),
         // Runs ShoalDNS for the netns tests and the dnsperf benchmark (listeners inside namespaces it is given).
@@ -147,7 +150,6 @@ let package = Package(
             name: "shoal-dns",
             dependencies: [
                 "ShoalDNS", "ShoalModel",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],

@@ -1,7 +1,7 @@
 import ShoalModel
 
 /// Start of authority (RFC 1035 3.3.13); `minimum` bounds negative caching (RFC 2308).
-public struct DNSSOA: Equatable, Sendable {
+public struct DNSSOA: Hashable, Sendable {
     public var primary: DNSName
     public var mailbox: DNSName
     public var serial: UInt32
@@ -25,7 +25,7 @@ public struct DNSSOA: Equatable, Sendable {
 }
 
 /// A record's data, decoded for the types Shoal serves or reads; other types keep their bytes.
-public enum DNSRData: Equatable, Sendable {
+public enum DNSRData: Hashable, Sendable {
     case a(IPv4Address)
     case aaaa([UInt8])
     /// CNAME, PTR and NS: one name.

@@ -5,7 +5,7 @@ import NIOCore
 struct WireWriter {
     var buffer: ByteBuffer
     let base: Int
-    private var suffixes: [String: Int] = [:]
+    private var suffixes: [[[UInt8]]: Int] = [:]
 
     init(buffer: ByteBuffer) {
         self.buffer = buffer
@@ -32,7 +32,8 @@ struct WireWriter {
     /// `compress` (RFC 1035 4.1.4); SRV targets must not be compressed (RFC 2782).
     mutating func name(_ name: DNSName, compress: Bool = true) {
         for index in name.labels.indices {
-            let suffix = DNSName(labels: Array(name.labels[index...])).key
+            // Exact labels, not case-folded: a decoded name must come back with the case it was written in.
+            let suffix = Array(name.labels[index...])
             if compress, let target = suffixes[suffix] {
                 u16(0xC000 | UInt16(target))
                 return

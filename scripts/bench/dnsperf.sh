@@ -23,8 +23,9 @@ trap cleanup EXIT
 for tool in dnsperf unbound dnsmasq; do
     command -v "$tool" >/dev/null || { echo "missing $tool (scripts/packages/netns.txt)" >&2; exit 1; }
 done
-(cd "$root" && swift build -c release --product shoal-dns >/dev/null)
-bin=$(cd "$root" && swift build -c release --show-bin-path)/shoal-dns
+scratch=${SHOAL_BENCH_SCRATCH:-$root/.build}
+(cd "$root" && swift build -c release --scratch-path "$scratch" --product shoal-dns >/dev/null)
+bin=$(cd "$root" && swift build -c release --scratch-path "$scratch" --show-bin-path)/shoal-dns
 python3 "$root/scripts/lib/dns-fixtures.py" bench "$work"
 
 cat >"$work/unbound.conf" <<CONF
@@ -73,7 +74,10 @@ name, path, rss = sys.argv[1], sys.argv[2], int(sys.argv[3])
 latencies, qps, avg, lost = [], 0.0, 0.0, 0
 for line in open(path, errors="replace"):
     if line.startswith("> "):
-        latencies.append(float(line.split()[-1]))
+        try:
+            latencies.append(float(line.split()[-1]))
+        except ValueError:
+            pass  # a query that timed out has no latency
     elif "Queries per second:" in line:
         qps = float(line.split()[-1])
     elif "Average Latency (s):" in line:
