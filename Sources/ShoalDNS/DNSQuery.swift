@@ -36,7 +36,7 @@ public struct DNSQuery: Sendable {
         if header.opcode != 0 { return .failure(.reply(id: header.id, flags: header.flags, rcode: .notImp)) }
         guard header.questionCount == 1 else { return .failure(formErr) }
         do {
-            let key = try reader.nameKey()
+            let key = try reader.nameKey(allowPointers: false)
             let type = DNSType(rawValue: try reader.u16())
             let qclass = try reader.u16()
             let questionEnd = reader.offset

@@ -55,7 +55,11 @@ struct WireReader {
     /// Walks a possibly compressed name, calling `visit` with each label's bytes, and leaves `offset`
     /// after the name's bytes in place. Pointers must point strictly below every earlier jump and the
     /// name's own start, so a walk always ends; the expanded name must fit in 255 bytes.
-    mutating func walkName(_ visit: (UnsafeRawBufferPointer.SubSequence) -> Void) throws(DNSError) {
+    /// With `allowPointers` false a compression pointer is an error (a query's question is copied
+    /// into the answer as it came, where a pointer would point at different bytes).
+    mutating func walkName(
+        allowPointers: Bool = true, _ visit: (UnsafeRawBufferPointer.SubSequence) -> Void
+    ) throws(DNSError) {
         let start = offset
         var position = offset
         var pointerLimit = offset
@@ -76,6 +80,7 @@ struct WireReader {
                 visit(bytes[position + 1..<position + 1 + length])
                 position += 1 + length
             case 0xC0:
+                guard allowPointers else { throw .badPointer(at: position) }
                 guard position + 1 < bytes.count else { throw .truncated(at: position) }
                 let target = (length & 0x3F) << 8 | Int(bytes[position + 1])
                 guard target < pointerLimit else { throw .badPointer(at: position) }
@@ -98,10 +103,10 @@ struct WireReader {
     }
 
     /// The name as its lookup key (lowercased, dotted) without building the label arrays.
-    mutating func nameKey() throws(DNSError) -> String {
+    mutating func nameKey(allowPointers: Bool = true) throws(DNSError) -> String {
         var key: [UInt8] = []
         key.reserveCapacity(64)
-        try walkName { label in
+        try walkName(allowPointers: allowPointers) { label in
             if !key.isEmpty { key.append(UInt8(ascii: ".")) }
             for byte in label { key.append(lowercasedASCII(byte)) }
         }

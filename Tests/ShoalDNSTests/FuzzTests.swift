@@ -41,7 +41,7 @@ import Testing
         let seed = environment["SHOAL_DNS_FUZZ_SEED"].flatMap(UInt64.init) ?? 20_261_130
         let runs = environment["SHOAL_DNS_FUZZ_RUNS"].flatMap(Int.init) ?? 30_000
         var rng = SplitMix(state: seed)
-        let seeds = Array(try corpus().values)
+        let seeds = try corpus().sorted { $0.key < $1.key }.map(\.value)
         let processor = QueryProcessor(
             records: DNSRecordStore(DNSRecordTable(view: try labView())), forwarder: nil)
         var shuffle = ShuffleRNG()

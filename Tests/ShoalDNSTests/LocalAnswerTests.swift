@@ -104,6 +104,9 @@ import Testing
         #expect(formErr?.header.rcode == DNSRCode.formErr.rawValue && formErr?.header.id == 7)
         var loop = ByteBuffer(bytes: [0, 9, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xC0, 12, 0, 1, 0, 1])
         #expect(try answer(loop)?.header.rcode == DNSRCode.formErr.rawValue)
+        // A question compressed into the header: echoing it would point at the answer's flags.
+        let intoHeader = ByteBuffer(bytes: [0, 9, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xC0, 2, 0, 1, 0, 1])
+        #expect(try answer(intoHeader)?.header.rcode == DNSRCode.formErr.rawValue)
         loop = ByteBuffer(bytes: [0, 9, 0x10, 0, 0, 1, 0, 0, 0, 0, 0, 0])  // opcode 2 (STATUS)
         #expect(try answer(loop)?.header.rcode == DNSRCode.notImp.rawValue)
         #expect(try answer(ByteBuffer(bytes: [0, 9, 1])) == nil)
