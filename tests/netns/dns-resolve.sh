@@ -53,7 +53,7 @@ done
 ip netns exec "$node" "$bin" serve --view "$work/view.json" --task "/run/netns/$front=t-cf" \
     --task "/run/netns/$back=t-cb" --upstream 10.53.0.53 --timeout-ms 500 >"$work/shoal.log" 2>&1 &
 pids+=("$!")
-for _ in $(seq 50); do grep -q '^ready' "$work/shoal.log" && break; sleep 0.1; done
+for _ in $(seq 50); do grep -qs '^ready' "$work/shoal.log" && break; sleep 0.1; done
 grep -q '^ready' "$work/shoal.log" || fail "shoal-dns did not start"
 
 # dig inside a task namespace, against the address the task's resolv.conf names.
