@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "ShoalPKI", targets: ["ShoalPKI"]),
         .library(name: "ShoalCore", targets: ["ShoalCore"]),
         .library(name: "ShoalAgent", targets: ["ShoalAgent"]),
+        .library(name: "ShoalDNS", targets: ["ShoalDNS"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -133,6 +134,39 @@ let package = Package(
         .testTarget(
             name: "NetlinkVMTests", dependencies: ["Netlink", "NetlinkTestSupport"], swiftSettings: strict),
         .executableTarget(name: "shoal-bench", dependencies: ["Netlink"], swiftSettings: strict),
+        // Embedded DNS: codec, record table, UDP+TCP server on sockets the caller binds, forwarder with a cache.
+        .target(
+            name: "ShoalDNS",
+            dependencies: [
+                "ShoalModel",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
+        // Corpus: real packets captured from dig and unbound, the codec vectors' and the fuzz run's seeds.
+        .testTarget(
+            name: "ShoalDNSTests",
+            dependencies: [
+                "ShoalDNS", "ShoalModel",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            exclude: ["Corpus"],
+            swiftSettings: strict
+        ),
+        // Runs ShoalDNS for the netns tests and the dnsperf benchmark (listeners inside namespaces it is given).
+        .executableTarget(
+            name: "shoal-dns",
+            dependencies: [
+                "ShoalDNS", "ShoalModel",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
         .testTarget(name: "ShoalModelTests", dependencies: ["ShoalModel"], swiftSettings: strict),
         .testTarget(
             name: "ShoalPKITests",

@@ -26,19 +26,22 @@ public struct PortConfig: Codable, Equatable, Hashable, Sendable {
     /// The port on the nodes; chosen from 30000-32767 when an ingress port leaves it out.
     public var published: UInt16?
     public var publishMode: PublishMode
+    /// Names the port for DNS SRV records (`_<name>._<protocol>.<service>`); optional.
+    public var name: String?
 
     public init(
         protocol: PortProtocol = .tcp, target: UInt16, published: UInt16? = nil,
-        publishMode: PublishMode = .ingress
+        publishMode: PublishMode = .ingress, name: String? = nil
     ) {
         self.protocol = `protocol`
         self.target = target
         self.published = published
         self.publishMode = publishMode
+        self.name = name
     }
 
     private enum CodingKeys: String, CodingKey {
-        case `protocol`, target, published, publishMode
+        case `protocol`, target, published, publishMode, name
     }
 
     /// `protocol` defaults to tcp and `publishMode` to ingress, as in Docker.
@@ -61,6 +64,7 @@ public struct PortConfig: Codable, Equatable, Hashable, Sendable {
         self.target = target
         published = try port(.published)
         publishMode = try container.decodeIfPresent(PublishMode.self, forKey: .publishMode) ?? .ingress
+        name = try container.decodeIfPresent(String.self, forKey: .name)
     }
 }
 
