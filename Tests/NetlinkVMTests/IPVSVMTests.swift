@@ -1,3 +1,4 @@
+import Foundation
 import Glibc
 import Netlink
 import NetlinkTestSupport
@@ -172,6 +173,24 @@ import Testing
             let destination = Destination(address: .v4(10, 1, 0, 2), port: 443, weight: 2)
             try await client.apply(.addDestination(key, destination))
             #expect(try await client.destinations(of: key) == [destination])
+        }
+    }
+
+    /// The IPVS sysctls the agent sets, inside the namespace, as `sysctl` shows them there.
+    @Test func ipvsSysctlsAreSetInsideTheNamespace() async throws {
+        try await withIPVS { ns, _ in
+            let namespace = NetworkNamespace.named(ns)
+            for key in [
+                "net.ipv4.vs.conntrack", "net.ipv4.vs.expire_nodest_conn",
+                "net.ipv4.vs.expire_quiescent_template",
+            ] {
+                try await namespace.setSysctl(key, to: "1")
+                #expect(try await namespace.sysctl(key) == "1")
+                let shown = try Shell.run(["ip", "netns", "exec", ns, "sysctl", "-n", key])
+                #expect(shown.trimmingCharacters(in: .whitespacesAndNewlines) == "1", "\(key)")
+            }
+            try await namespace.setSysctl("net.ipv4.vs.conn_reuse_mode", to: "0")
+            #expect(try await namespace.sysctl("net.ipv4.vs.conn_reuse_mode") == "0")
         }
     }
 }
