@@ -4,7 +4,7 @@ import Glibc
 /// Reads a netlink dump to its end, or reports why it could not.
 ///
 /// A dump that the kernel marks NLM_F_DUMP_INTR (the table changed while it was read; the kernel
-/// sets it for links, addresses and routes only), that lost messages (ENOBUFS) or that had a
+/// sets it for links and addresses only), that lost messages (ENOBUFS) or that had a
 /// datagram too big for the buffer is read again from the start; after `attempts` tries it is
 /// reported. An NLMSG_DONE carrying a negative errno (the kernel failing the dump, e.g.
 /// -EMSGSIZE) is that error, never a shorter table.

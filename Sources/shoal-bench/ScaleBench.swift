@@ -13,6 +13,13 @@ func scale() async throws {
         umount2(directory.path, Int32(MNT_DETACH))
         rmdir(directory.path)
     }
+    // Two descriptors per namespace (a route socket and an IPVS socket): raise the soft limit
+    // (often 1,024) to the hard one, as an agent serving many namespaces must.
+    var limit = rlimit()
+    getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+    limit.rlim_cur = limit.rlim_max
+    setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+    print("  open file limit: \(limit.rlim_cur)")
     let before = status()
     var routes: [RouteClient] = []
     var ipvs: [IPVSClient] = []
