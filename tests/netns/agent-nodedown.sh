@@ -25,6 +25,7 @@ for n in 1 2; do
 done
 
 kill -9 "${agent_pids[3]}"
+wait "${agent_pids[3]}" 2>/dev/null || true
 ip -n "$LAB_UNDERLAY_NS" link set n3 down
 wait_for "node3 to be DOWN" 100 bash -c "[[ \$(curl -sS --unix-socket '$socket' http://localhost/v1/nodes/node3 | jq -r .state) == down ]]"
 wait_for "3 running tasks off node3" 150 bash -c "[[ \$(curl -sS --unix-socket '$socket' http://localhost/v1/tasks | jq --arg n '$node3' '[.[] | select(.state==\"running\" and .desiredState==\"running\" and .nodeID != \$n)] | length') == 3 ]]"
