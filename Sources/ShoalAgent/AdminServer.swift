@@ -83,6 +83,19 @@ public final class AdminServer: Sendable {
         }
     }
 
+    /// Waits on the admin thread for an async answer (the data plane is an actor).
+    public static func blocking(_ body: @escaping @Sendable () async -> [UInt8]) -> [UInt8] {
+        let done = DispatchSemaphore(value: 0)
+        let result = Mutex<[UInt8]>([])
+        Task {
+            let bytes = await body()
+            result.withLock { $0 = bytes }
+            done.signal()
+        }
+        done.wait()
+        return result.withLock { $0 }
+    }
+
     static func error(_ operation: String) -> DataPlaneError {
         let code = errno
         return DataPlaneError(operation, errno: code, reason: String(cString: strerror(code)))

@@ -151,8 +151,8 @@ public actor Agent {
         admin = try AdminServer(
             path: options.runDir + "/agent.sock",
             routes: [
-                "/v1/state": { dataPlane.published.withLock { $0 } },
-                "/v1/programmed": { dataPlane.publishedProgrammed.withLock { $0 } },
+                "/v1/state": { AdminServer.blocking { await dataPlane.snapshotJSON() } },
+                "/v1/programmed": { AdminServer.blocking { await dataPlane.programmedJSON() } },
             ])
         self.dataPlane = dataPlane
         return dataPlane

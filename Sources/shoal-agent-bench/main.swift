@@ -16,12 +16,7 @@ func residentMB() -> Double {
 }
 
 func shell(_ command: String) -> Int32 {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/bin/sh")
-    process.arguments = ["-c", command]
-    do { try process.run() } catch { return -1 }
-    process.waitUntilExit()
-    return process.terminationStatus
+    (try? runTool(["sh", "-c", command], what: command)) == nil ? 1 : 0
 }
 
 func ip(_ value: UInt32) -> IPv4Address { IPv4Address(value) }
@@ -102,7 +97,7 @@ try? FileManager.default.removeItem(atPath: runDir)
 
 print(
     "endpoints: \(count); kernel after the agent: \(fdb) FDB entries, \(neighbours) neighbour entries on vx0")
-print(String(format: "agent data plane: %.3f s to program (plan + apply, one by one)", elapsed))
+print(String(format: "agent data plane: %.3f s to program (desired state, plan, apply pipelined), debug build", elapsed))
 print(
     String(
         format: "iproute2 anchor: %.3f s (bridge -batch + ip -batch, exit %d)", anchorElapsed, anchorStatus))

@@ -49,9 +49,6 @@ public actor DataPlane {
     /// When each peer's FDB entry was first programmed ("network/mac" -> seconds since 1970):
     /// the convergence benchmark reads it.
     private var programmedAt: [String: Double] = [:]
-    /// The admin API reads these from its own thread.
-    public nonisolated let published = Mutex<[UInt8]>(Array("{}".utf8))
-    public nonisolated let publishedProgrammed = Mutex<[UInt8]>(Array("{}".utf8))
 
     public init(
         nodeID: String, kernel: any OverlayKernel, supervisor: TaskSupervisor, config: OverlayConfig,
@@ -169,17 +166,17 @@ public actor DataPlane {
             let tasks = desired.tasksNeedingNetwork(liveTasks: live)
             ops = OverlayPlanner.plan(
                 desired: desired, tasks: tasks, observed: state, config: config, keep: live)
-            for op in ops {
-                do {
-                    try await kernel.apply(op)
-                    state.record(op, config: config, nextIndex: &nextIndex)
-                    if case .replaceFDB(let network, let peer) = op {
-                        let key = "\(network)/\(peer.mac)"
-                        if programmedAt[key] == nil { programmedAt[key] = Date().timeIntervalSince1970 }
-                    }
-                } catch {
+            let results = await kernel.apply(batch: ops)
+            for (op, error) in zip(ops, results) {
+                if let error {
                     note("\(error)")
                     failed = true
+                    continue
+                }
+                state.record(op, config: config, nextIndex: &nextIndex)
+                if case .replaceFDB(let network, let peer) = op {
+                    let key = "\(network)/\(peer.mac)"
+                    if programmedAt[key] == nil { programmedAt[key] = Date().timeIntervalSince1970 }
                 }
             }
             applied = state
@@ -201,7 +198,6 @@ public actor DataPlane {
         }
         if !ops.isEmpty { lastOps = ops.map(\.description) }
         lastSync = Date().timeIntervalSince(started) * 1000
-        await publish()
         guard failed else {
             failures = 0
             return nil
@@ -227,13 +223,14 @@ public actor DataPlane {
         }
     }
 
-    func publish() async {
+    /// The admin API's answers, encoded on request (not on every reconcile).
+    public func snapshotJSON() async -> [UInt8] {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        guard let data = try? encoder.encode(await snapshot) else { return }
-        published.withLock { $0 = Array(data) }
-        if let times = try? JSONEncoder().encode(programmedAt) {
-            publishedProgrammed.withLock { $0 = Array(times) }
-        }
+        return (try? encoder.encode(await snapshot)).map(Array.init) ?? Array("{}".utf8)
+    }
+
+    public func programmedJSON() -> [UInt8] {
+        (try? JSONEncoder().encode(programmedAt)).map(Array.init) ?? Array("{}".utf8)
     }
 }

@@ -68,31 +68,41 @@ public struct NamespaceFiles: Sendable {
     }
 }
 
-/// Runs a helper program to completion; a non-zero exit is an error with its stderr.
+/// Runs a helper program (from PATH) to completion; a non-zero exit is an error with its stderr.
+/// posix_spawn and waitpid on that one pid, not Foundation's Process, whose exit monitoring needs
+/// a run-loop socket pair and was seen to miss a child's exit.
 @discardableResult
-func runTool(_ arguments: [String], what: String, input: String? = nil) throws(DataPlaneError) -> String {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = arguments
-    let output = Pipe()
-    let errors = Pipe()
-    let stdin = Pipe()
-    process.standardOutput = output
-    process.standardError = errors
-    process.standardInput = stdin
-    do {
-        try process.run()
-        if let input { stdin.fileHandleForWriting.write(Data(input.utf8)) }
-        try stdin.fileHandleForWriting.close()
-    } catch {
-        throw DataPlaneError(what, reason: "cannot run \(arguments[0]): \(error)")
+public func runTool(_ arguments: [String], what: String, input: String? = nil) throws(DataPlaneError)
+    -> String
+{
+    let scratch = NSTemporaryDirectory() + "shoal-tool-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
+    let files = (input: scratch + ".in", output: scratch + ".out", errors: scratch + ".err")
+    defer { for file in [files.input, files.output, files.errors] { unlink(file) } }
+    guard FileManager.default.createFile(atPath: files.input, contents: Data((input ?? "").utf8)) else {
+        throw DataPlaneError(what, reason: "cannot write \(files.input)")
     }
-    let out = output.fileHandleForReading.readDataToEndOfFile()
-    let err = errors.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    guard process.terminationStatus == 0 else {
-        let message = String(decoding: err, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        throw DataPlaneError(what, reason: "\(arguments[0]) exited \(process.terminationStatus): \(message)")
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 0, files.input, O_RDONLY, 0)
+    posix_spawn_file_actions_addopen(&actions, 1, files.output, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+    posix_spawn_file_actions_addopen(&actions, 2, files.errors, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+    var pid: pid_t = 0
+    let spawned = TaskLauncher.withCStrings(arguments) { argv in
+        posix_spawnp(&pid, arguments[0], &actions, nil, argv, environ)
     }
-    return String(decoding: out, as: UTF8.self)
+    guard spawned == 0 else {
+        throw DataPlaneError(
+            what, errno: spawned, reason: "cannot run \(arguments[0]): \(String(cString: strerror(spawned)))")
+    }
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+    let output = (try? String(contentsOfFile: files.output, encoding: .utf8)) ?? ""
+    guard ExitStatus(waitStatus: status) == .exited(0) else {
+        let message = ((try? String(contentsOfFile: files.errors, encoding: .utf8)) ?? "")
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        throw DataPlaneError(
+            what, reason: "\(arguments[0]) ended with \(ExitStatus(waitStatus: status)): \(message)")
+    }
+    return output
 }

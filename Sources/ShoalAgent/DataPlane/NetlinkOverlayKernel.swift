@@ -206,6 +206,88 @@ public actor NetlinkOverlayKernel: OverlayKernel {
         }
     }
 
+    /// Runs of peer entries on one network go out pipelined (all neighbours, then all FDB entries,
+    /// so no FDB entry precedes its neighbour); everything else one op at a time.
+    public func apply(batch ops: [OverlayOp]) async -> [DataPlaneError?] {
+        var results = [DataPlaneError?](repeating: nil, count: ops.count)
+        var start = 0
+        while start < ops.count {
+            guard let network = Self.peerNetwork(ops[start]) else {
+                do {
+                    try await apply(ops[start])
+                } catch {
+                    results[start] = error
+                }
+                start += 1
+                continue
+            }
+            var end = start
+            while end < ops.count, Self.peerNetwork(ops[end]) == network { end += 1 }
+            do {
+                try await replacePeers(ops, start..<end, network: network, results: &results)
+            } catch {
+                for index in start..<end { results[index] = error }
+            }
+            start = end
+        }
+        return results
+    }
+
+    static func peerNetwork(_ op: OverlayOp) -> String? {
+        switch op {
+        case .replaceNeighbour(let network, _), .replaceFDB(let network, _): network
+        default: nil
+        }
+    }
+
+    func replacePeers(
+        _ ops: [OverlayOp], _ range: Range<Int>, network: String, results: inout [DataPlaneError?]
+    ) async throws(DataPlaneError) {
+        let client = try await client(KernelNames.networkNamespace(network))
+        var neighbours: [(Int, Neighbour)] = []
+        var entries: [(Int, FDBEntry)] = []
+        for index in range {
+            switch ops[index] {
+            case .replaceNeighbour(_, let peer):
+                neighbours.append(
+                    (
+                        index,
+                        Neighbour(
+                            device: KernelNames.vxlan, address: IPAddress(peer.address),
+                            mac: try linkLayer(peer.mac))
+                    ))
+            case .replaceFDB(_, let peer):
+                entries.append(
+                    (
+                        index,
+                        FDBEntry(
+                            device: KernelNames.vxlan, mac: try linkLayer(peer.mac),
+                            destination: IPAddress(peer.vtep))
+                    ))
+            default:
+                break
+            }
+        }
+        let neighbourList = neighbours.map(\.1)
+        let neighbourErrors = try await netlink("replace \(neighbourList.count) neighbours on \(network)") {
+            () async throws(NetlinkError) in try await client.replaceNeighbours(neighbourList)
+        }
+        for ((index, _), error) in zip(neighbours, neighbourErrors) {
+            if let error {
+                results[index] = DataPlaneError(ops[index].description, reason: error.description)
+            }
+        }
+        let entryList = entries.map(\.1)
+        let entryErrors = try await netlink("replace \(entryList.count) fdb entries on \(network)") {
+            () async throws(NetlinkError) in try await client.replaceFDBEntries(entryList)
+        }
+        for ((index, _), error) in zip(entries, entryErrors) {
+            if let error {
+                results[index] = DataPlaneError(ops[index].description, reason: error.description)
+            }
+        }
+    }
+
     func ensureNetwork(_ network: DesiredNetwork, recreateVXLAN: Bool) async throws(DataPlaneError) {
         let name = KernelNames.networkNamespace(network.id)
         try files.create(name)

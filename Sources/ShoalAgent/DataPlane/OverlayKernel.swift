@@ -33,10 +33,26 @@ public protocol OverlayKernel: Sendable {
     func apply(_ op: OverlayOp) async throws(DataPlaneError)
     /// Reports removals in the network namespaces from now on.
     func watch(_ handler: @escaping @Sendable (DriftEvent) async -> Void) async
+    /// Applies ops in order and returns one result per op (nil: done). A kernel may pipeline runs
+    /// of peer entries; the default applies them one at a time.
+    func apply(batch ops: [OverlayOp]) async -> [DataPlaneError?]
 }
 
 extension OverlayKernel {
     public func watch(_ handler: @escaping @Sendable (DriftEvent) async -> Void) async {}
+
+    public func apply(batch ops: [OverlayOp]) async -> [DataPlaneError?] {
+        var results: [DataPlaneError?] = []
+        for op in ops {
+            do {
+                try await apply(op)
+                results.append(nil)
+            } catch {
+                results.append(error)
+            }
+        }
+        return results
+    }
 }
 
 /// An in-memory kernel for planner and reconciler tests: it holds what ops made and can fail on cue.
