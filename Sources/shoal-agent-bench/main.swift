@@ -97,7 +97,7 @@ try? FileManager.default.removeItem(atPath: runDir)
 
 print(
     "endpoints: \(count); kernel after the agent: \(fdb) FDB entries, \(neighbours) neighbour entries on vx0")
-print(String(format: "agent data plane: %.3f s to program (desired state, plan, apply pipelined), debug build", elapsed))
+print(String(format: "agent data plane: %.3f s to program (desired state, plan, pipelined apply)", elapsed))
 print(
     String(
         format: "iproute2 anchor: %.3f s (bridge -batch + ip -batch, exit %d)", anchorElapsed, anchorStatus))
