@@ -1,25 +1,30 @@
 import CNetlinkRoute
 import Glibc
 
-/// Reads a netlink dump completely, or not at all.
+/// Reads a netlink dump to its end, or reports why it could not.
 ///
-/// A dump that the kernel marks NLM_F_DUMP_INTR (the table changed while it was read) or that
-/// lost messages (ENOBUFS) is read again from the start; after `attempts` tries it is reported.
+/// A dump that the kernel marks NLM_F_DUMP_INTR (the table changed while it was read; the kernel
+/// sets it for links and addresses only), that lost messages (ENOBUFS) or that had a
+/// datagram too big for the buffer is read again from the start; after `attempts` tries it is
+/// reported. An NLMSG_DONE carrying a negative errno (the kernel failing the dump, e.g.
+/// -EMSGSIZE) is that error, never a shorter table.
 struct Dump {
     struct Message {
         let type: UInt16
         let payload: [UInt8]
     }
 
-    /// Dump datagrams are at most 32 KiB (the kernel caps them), so 128 KiB slices never truncate.
-    static let segment = 128 * 1024
+    /// The first slice size; a larger datagram (min_dump_alloc raised) is measured with
+    /// MSG_PEEK|MSG_TRUNC and the slices grow to it.
+    static let segment = 32 * 1024
+    /// Slices per receive call.
+    static let slots = 8
 
     let fd: Int32
     var attempts = 5
 
     /// `request` is a complete message; its flags get NLM_F_REQUEST|NLM_F_DUMP and `sequence`.
-    /// `buffer` is the owner's receive buffer, reused across dumps (zeroing a fresh megabyte per
-    /// dump dominated reading thousands of small dumps).
+    /// `buffer` is receive space reused across dumps (the calling thread's ReceiveSpace).
     func run(
         _ request: [UInt8], sequence: UInt32, operation: @autoclosure () -> String, buffer: inout [UInt8]
     ) throws(NetlinkError) -> [Message] {
@@ -28,7 +33,7 @@ struct Dump {
             Pipeline.load16(request, 6) | Pipeline.requestFlag | Pipeline.dumpFlag, in: &request, at: 6)
         Pipeline.store32(sequence, in: &request, at: 8)
         var lastError: NetlinkError?
-        if buffer.count < 8 * Dump.segment { buffer = [UInt8](repeating: 0, count: 8 * Dump.segment) }
+        var segment = Dump.segment
         for _ in 0..<attempts {
             if let error = Socket.send(fd, request, operation: operation()) { throw error }
             var messages: [Message] = []
@@ -36,22 +41,35 @@ struct Dump {
             var done = false
             var failure: NetlinkError?
             while !done {
-                let segments = Datagrams.receive(fd, into: &buffer, segment: Dump.segment)
-                if segments.isEmpty {
-                    if errno == EINTR { continue }
-                    if errno == ENOBUFS {
-                        // Messages were dropped: finish reading this dump, then start over.
-                        interrupted = true
-                        lastError = .errno(ENOBUFS, operation())
-                        continue
-                    }
-                    throw .lastErrno(operation())
+                let next = Datagrams.peekLength(fd)
+                if next > segment { segment = (next + 4095) & ~4095 }
+                if buffer.count < Dump.slots * segment {
+                    buffer = [UInt8](repeating: 0, count: Dump.slots * segment)
                 }
-                Pipeline.forEachMessage(buffer, segments: segments) { type, flags, seq, payload in
+                let received =
+                    next < 0
+                    ? Datagrams.Received(error: Int32(-next))
+                    : Datagrams.receive(fd, into: &buffer, segment: segment)
+                if received.error == EINTR { continue }
+                if received.error == ENOBUFS {
+                    // Messages were dropped: finish reading this dump, then start over.
+                    interrupted = true
+                    lastError = .errno(ENOBUFS, operation(), detail: "the socket overflowed")
+                    continue
+                }
+                if received.error != 0 { throw .errno(received.error, operation()) }
+                if received.truncated {
+                    interrupted = true
+                    lastError = .errno(EMSGSIZE, operation(), detail: "a reply was larger than the buffer")
+                    segment *= 2
+                }
+                Pipeline.forEachMessage(buffer, segments: received.segments) { type, flags, seq, payload in
                     guard seq == sequence, !done else { return }
                     if flags & Pipeline.dumpInterruptedFlag != 0 { interrupted = true }
                     switch type {
                     case Pipeline.doneType:
+                        let (code, detail) = Pipeline.parseDone(payload, flags: flags)
+                        if code < 0 { failure = .errno(-code, operation(), detail: detail) }
                         done = true
                     case Pipeline.errorType:
                         let (code, detail) = Pipeline.parseError(payload, flags: flags)
@@ -65,7 +83,7 @@ struct Dump {
             if let failure { throw failure }
             if !interrupted { return messages }
         }
-        throw lastError ?? .libnl(-NLE_DUMP_INTR, operation())
+        throw lastError ?? .dumpInterrupted(operation())
     }
 }
 

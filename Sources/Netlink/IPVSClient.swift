@@ -1,4 +1,4 @@
-/// The async face of an IPVSSocket: one socket on one dedicated thread, in one namespace.
+/// The async face of an IPVSSocket: one socket in one namespace, used from one pool thread.
 public final class IPVSClient: Sendable {
     private let owner: SocketOwner<IPVSSocket>
     public let namespace: NetworkNamespace
@@ -11,7 +11,7 @@ public final class IPVSClient: Sendable {
     /// Opens a generic netlink socket in `namespace` and resolves IPVS (isNotFound without ip_vs).
     public static func open(_ namespace: NetworkNamespace = .current) async throws(NetlinkError) -> IPVSClient
     {
-        let owner = try await SocketOwner.open(threadName: "shoal-ipvs") { () throws(NetlinkError) in
+        let owner = try await SocketOwner.open { () throws(NetlinkError) in
             try IPVSSocket(namespace: namespace)
         }
         return IPVSClient(owner: owner, namespace: namespace)
@@ -26,9 +26,9 @@ public final class IPVSClient: Sendable {
     public func apply(_ request: IPVSRequest) async throws(NetlinkError) {
         try await withSocket { s throws(NetlinkError) in try s.apply(request) }
     }
-    public func apply(batch requests: [IPVSRequest]) async -> [NetlinkError?] {
-        let results = try? await owner.run { s in s.apply(batch: requests) }
-        return results ?? []
+    /// One result per request (nil = applied); throws only when the batch could not be run.
+    public func apply(batch requests: [IPVSRequest]) async throws(NetlinkError) -> [NetlinkError?] {
+        try await withSocket { s throws(NetlinkError) in s.apply(batch: requests) }
     }
     public func services() async throws(NetlinkError) -> [VirtualService] {
         try await withSocket { s throws(NetlinkError) in try s.services() }

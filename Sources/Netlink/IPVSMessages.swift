@@ -1,8 +1,8 @@
 import CMnl
 import Glibc
 
-/// Builds and parses IPVS generic netlink messages. Building uses libmnl on a scratch buffer;
-/// nothing here touches a socket, so the golden tests use it directly.
+/// Builds and parses IPVS generic netlink messages (MessageBuilder; the constants come from
+/// linux/ip_vs.h via CMnl). Nothing here touches a socket, so the golden tests use it directly.
 enum IPVSMessages {
     static let genlVersion: UInt8 = 1  // IPVS_GENL_VERSION
     static let controlFamily: UInt16 = 0x10  // GENL_ID_CTRL
@@ -17,118 +17,128 @@ enum IPVSMessages {
         case flush = 17
     }
 
-    /// A generic netlink message: header, genlmsghdr, then what `attributes` puts.
+    /// A generic netlink message: header, genlmsghdr, then what `attributes` puts (checked puts
+    /// into a growing buffer: a value that does not fit is an error, never a cut message).
     static func message(
         family: UInt16, command: UInt8, version: UInt8 = genlVersion, flags: UInt16 = 0,
-        _ attributes: (UnsafeMutablePointer<nlmsghdr>) -> Void = { _ in }
-    ) -> [UInt8] {
-        var buffer = [UInt8](repeating: 0, count: 1024)
-        let length = buffer.withUnsafeMutableBytes { raw -> Int in
-            guard let base = raw.baseAddress, let header = mnl_nlmsg_put_header(base) else { return 0 }
-            header.pointee.nlmsg_type = family
-            header.pointee.nlmsg_flags = UInt16(NLM_F_REQUEST) | flags
-            let genl = mnl_nlmsg_put_extra_header(header, MemoryLayout<genlmsghdr>.size)
-            genl?.storeBytes(of: command, toByteOffset: 0, as: UInt8.self)
-            genl?.storeBytes(of: version, toByteOffset: 1, as: UInt8.self)
-            attributes(header)
-            return Int(header.pointee.nlmsg_len)
-        }
-        return Array(buffer.prefix(length))
+        _ attributes: (inout MessageBuilder) throws(NetlinkError) -> Void = { _ in }
+    ) throws(NetlinkError) -> [UInt8] {
+        var builder = MessageBuilder(
+            type: family, flags: Pipeline.requestFlag | flags, fixed: [command, version, 0, 0])
+        try attributes(&builder)
+        return builder.message
     }
 
-    static func resolveFamily(_ name: String) -> [UInt8] {
-        message(family: controlFamily, command: UInt8(CTRL_CMD_GETFAMILY), version: 1) { header in
-            mnl_attr_put_strz(header, UInt16(CTRL_ATTR_FAMILY_NAME), name)
+    static func resolveFamily(_ name: String) throws(NetlinkError) -> [UInt8] {
+        try message(family: controlFamily, command: UInt8(CTRL_CMD_GETFAMILY), version: 1) {
+            builder throws(NetlinkError) in
+            try builder.putString(UInt16(CTRL_ATTR_FAMILY_NAME), name, maxLength: 16, what: "family name")
         }
     }
 
     /// The 16-byte union nf_inet_addr, as ipvsadm sends it.
-    private static func putAddress(
-        _ header: UnsafeMutablePointer<nlmsghdr>, _ type: UInt16, _ address: IPAddress
-    ) {
-        var bytes = address.bytes
-        bytes += [UInt8](repeating: 0, count: 16 - bytes.count)
-        bytes.withUnsafeBytes { mnl_attr_put(header, type, 16, $0.baseAddress) }
+    private static func putAddress(_ builder: inout MessageBuilder, _ type: UInt16, _ address: IPAddress)
+        throws(NetlinkError)
+    {
+        try builder.put(type, address.bytes + [UInt8](repeating: 0, count: 16 - address.bytes.count))
     }
 
+    /// IP_VS_SCHEDNAME_MAXLEN, the NUL included.
+    static let schedulerNameMaxLength = 16
+
     /// The service attribute: identity always, the rest only when `full` (NEW/SET need it).
-    static func putService(_ header: UnsafeMutablePointer<nlmsghdr>, key: ServiceKey, full: VirtualService?) {
-        let nest = mnl_attr_nest_start(header, UInt16(IPVS_CMD_ATTR_SERVICE))
-        mnl_attr_put_u16(header, UInt16(IPVS_SVC_ATTR_AF), key.family.value)
+    static func putService(_ builder: inout MessageBuilder, key: ServiceKey, full: VirtualService?)
+        throws(NetlinkError)
+    {
+        builder.beginNest(UInt16(IPVS_CMD_ATTR_SERVICE))
+        try builder.put16(UInt16(IPVS_SVC_ATTR_AF), key.family.value)
         switch key {
         case .address(let proto, let address, let port):
-            mnl_attr_put_u16(header, UInt16(IPVS_SVC_ATTR_PROTOCOL), proto.rawValue)
-            putAddress(header, UInt16(IPVS_SVC_ATTR_ADDR), address)
-            mnl_attr_put_u16(header, UInt16(IPVS_SVC_ATTR_PORT), port.bigEndian)
+            try builder.put16(UInt16(IPVS_SVC_ATTR_PROTOCOL), proto.rawValue)
+            try putAddress(&builder, UInt16(IPVS_SVC_ATTR_ADDR), address)
+            try builder.putBig16(UInt16(IPVS_SVC_ATTR_PORT), port)
         case .firewallMark(let mark, _):
-            mnl_attr_put_u32(header, UInt16(IPVS_SVC_ATTR_FWMARK), mark)
+            try builder.put32(UInt16(IPVS_SVC_ATTR_FWMARK), mark)
         }
         if let service = full {
-            mnl_attr_put_strz(header, UInt16(IPVS_SVC_ATTR_SCHED_NAME), service.scheduler)
-            var flags = ip_vs_flags(flags: service.flags, mask: 0xffff_ffff)
-            mnl_attr_put(header, UInt16(IPVS_SVC_ATTR_FLAGS), MemoryLayout<ip_vs_flags>.size, &flags)
-            mnl_attr_put_u32(header, UInt16(IPVS_SVC_ATTR_TIMEOUT), service.timeout)
-            mnl_attr_put_u32(header, UInt16(IPVS_SVC_ATTR_NETMASK), service.netmask)
+            try builder.putString(
+                UInt16(IPVS_SVC_ATTR_SCHED_NAME), service.scheduler, maxLength: schedulerNameMaxLength,
+                what: "scheduler name")
+            // struct ip_vs_flags { flags, mask }: every bit is ours to set.
+            try builder.put(
+                UInt16(IPVS_SVC_ATTR_FLAGS),
+                withUnsafeBytes(of: service.flags.littleEndian) { Array($0) } + [0xff, 0xff, 0xff, 0xff])
+            try builder.put32(UInt16(IPVS_SVC_ATTR_TIMEOUT), service.timeout)
+            // The kernel reads the netmask as __be32: an IPv4 mask in network order, an IPv6
+            // prefix length as a plain number (ipvsadm sends it the same way).
+            if key.family == .ipv4 {
+                try builder.putBig32(UInt16(IPVS_SVC_ATTR_NETMASK), service.netmask)
+            } else {
+                try builder.put32(UInt16(IPVS_SVC_ATTR_NETMASK), service.netmask)
+            }
         }
-        mnl_attr_nest_end(header, nest)
+        try builder.endNest()
     }
 
     static func putDestination(
-        _ header: UnsafeMutablePointer<nlmsghdr>, address: IPAddress, port: UInt16, full: Destination?
-    ) {
-        let nest = mnl_attr_nest_start(header, UInt16(IPVS_CMD_ATTR_DEST))
-        putAddress(header, UInt16(IPVS_DEST_ATTR_ADDR), address)
-        mnl_attr_put_u16(header, UInt16(IPVS_DEST_ATTR_PORT), port.bigEndian)
-        mnl_attr_put_u16(header, UInt16(IPVS_DEST_ATTR_ADDR_FAMILY), address.isIPv4 ? 2 : 10)
+        _ builder: inout MessageBuilder, address: IPAddress, port: UInt16, full: Destination?
+    ) throws(NetlinkError) {
+        builder.beginNest(UInt16(IPVS_CMD_ATTR_DEST))
+        try putAddress(&builder, UInt16(IPVS_DEST_ATTR_ADDR), address)
+        try builder.putBig16(UInt16(IPVS_DEST_ATTR_PORT), port)
+        try builder.put16(UInt16(IPVS_DEST_ATTR_ADDR_FAMILY), address.isIPv4 ? 2 : 10)
         if let destination = full {
-            mnl_attr_put_u32(header, UInt16(IPVS_DEST_ATTR_FWD_METHOD), destination.forwarding.rawValue)
-            mnl_attr_put_u32(header, UInt16(IPVS_DEST_ATTR_WEIGHT), destination.weight)
-            mnl_attr_put_u32(header, UInt16(IPVS_DEST_ATTR_U_THRESH), destination.upperThreshold)
-            mnl_attr_put_u32(header, UInt16(IPVS_DEST_ATTR_L_THRESH), destination.lowerThreshold)
+            try builder.put32(UInt16(IPVS_DEST_ATTR_FWD_METHOD), destination.forwarding.rawValue)
+            try builder.put32(UInt16(IPVS_DEST_ATTR_WEIGHT), destination.weight)
+            try builder.put32(UInt16(IPVS_DEST_ATTR_U_THRESH), destination.upperThreshold)
+            try builder.put32(UInt16(IPVS_DEST_ATTR_L_THRESH), destination.lowerThreshold)
         }
-        mnl_attr_nest_end(header, nest)
+        try builder.endNest()
     }
 
     /// The message for one batch request.
-    static func request(_ request: IPVSRequest, family: UInt16) -> [UInt8] {
+    static func request(_ request: IPVSRequest, family: UInt16) throws(NetlinkError) -> [UInt8] {
         switch request {
         case .addService(let service):
-            message(family: family, command: Command.newService.rawValue) {
-                putService($0, key: service.key, full: service)
+            try message(family: family, command: Command.newService.rawValue) { b throws(NetlinkError) in
+                try putService(&b, key: service.key, full: service)
             }
         case .updateService(let service):
-            message(family: family, command: Command.setService.rawValue) {
-                putService($0, key: service.key, full: service)
+            try message(family: family, command: Command.setService.rawValue) { b throws(NetlinkError) in
+                try putService(&b, key: service.key, full: service)
             }
         case .deleteService(let key):
-            message(family: family, command: Command.deleteService.rawValue) {
-                putService($0, key: key, full: nil)
+            try message(family: family, command: Command.deleteService.rawValue) { b throws(NetlinkError) in
+                try putService(&b, key: key, full: nil)
             }
         case .addDestination(let key, let destination):
-            message(family: family, command: Command.newDestination.rawValue) {
-                putService($0, key: key, full: nil)
-                putDestination($0, address: destination.address, port: destination.port, full: destination)
+            try message(family: family, command: Command.newDestination.rawValue) { b throws(NetlinkError) in
+                try putService(&b, key: key, full: nil)
+                try putDestination(
+                    &b, address: destination.address, port: destination.port, full: destination)
             }
         case .updateDestination(let key, let destination):
-            message(family: family, command: Command.setDestination.rawValue) {
-                putService($0, key: key, full: nil)
-                putDestination($0, address: destination.address, port: destination.port, full: destination)
+            try message(family: family, command: Command.setDestination.rawValue) { b throws(NetlinkError) in
+                try putService(&b, key: key, full: nil)
+                try putDestination(
+                    &b, address: destination.address, port: destination.port, full: destination)
             }
         case .deleteDestination(let key, let address, let port):
-            message(family: family, command: Command.deleteDestination.rawValue) {
-                putService($0, key: key, full: nil)
-                putDestination($0, address: address, port: port, full: nil)
+            try message(family: family, command: Command.deleteDestination.rawValue) {
+                b throws(NetlinkError) in
+                try putService(&b, key: key, full: nil)
+                try putDestination(&b, address: address, port: port, full: nil)
             }
         case .flush:
-            message(family: family, command: Command.flush.rawValue)
+            try message(family: family, command: Command.flush.rawValue)
         }
     }
 
-    static func setConfig(_ timeouts: IPVSTimeouts, family: UInt16) -> [UInt8] {
-        message(family: family, command: Command.setConfig.rawValue) { header in
-            mnl_attr_put_u32(header, UInt16(IPVS_CMD_ATTR_TIMEOUT_TCP), timeouts.tcp)
-            mnl_attr_put_u32(header, UInt16(IPVS_CMD_ATTR_TIMEOUT_TCP_FIN), timeouts.tcpFin)
-            mnl_attr_put_u32(header, UInt16(IPVS_CMD_ATTR_TIMEOUT_UDP), timeouts.udp)
+    static func setConfig(_ timeouts: IPVSTimeouts, family: UInt16) throws(NetlinkError) -> [UInt8] {
+        try message(family: family, command: Command.setConfig.rawValue) { b throws(NetlinkError) in
+            try b.put32(UInt16(IPVS_CMD_ATTR_TIMEOUT_TCP), timeouts.tcp)
+            try b.put32(UInt16(IPVS_CMD_ATTR_TIMEOUT_TCP_FIN), timeouts.tcpFin)
+            try b.put32(UInt16(IPVS_CMD_ATTR_TIMEOUT_UDP), timeouts.udp)
         }
     }
 
@@ -166,13 +176,16 @@ enum IPVSMessages {
             else { return nil }
             key = .address(proto, ip, port: port)
         }
-        let flags = Attributes.u32(attributes[UInt16(IPVS_SVC_ATTR_FLAGS)]) ?? 0
+        // The kernel's own bits (IP_VS_SVC_F_HASHED) are not part of the service as written.
+        let flags =
+            (Attributes.u32(attributes[UInt16(IPVS_SVC_ATTR_FLAGS)]) ?? 0) & ~VirtualService.kernelFlags
+        let rawMask = Attributes.u32(attributes[UInt16(IPVS_SVC_ATTR_NETMASK)])
         return VirtualService(
             key: key,
             scheduler: Attributes.string(attributes[UInt16(IPVS_SVC_ATTR_SCHED_NAME)]) ?? "",
             flags: flags,
             timeout: Attributes.u32(attributes[UInt16(IPVS_SVC_ATTR_TIMEOUT)]) ?? 0,
-            netmask: Attributes.u32(attributes[UInt16(IPVS_SVC_ATTR_NETMASK)]),
+            netmask: family == 2 ? rawMask.map { UInt32(bigEndian: $0) } : rawMask,
             stats: stats(attributes[UInt16(IPVS_SVC_ATTR_STATS64)], attributes[UInt16(IPVS_SVC_ATTR_STATS)]))
     }
 

@@ -1,50 +1,37 @@
 import CMnl
 import Glibc
 
-/// A generic netlink socket (libmnl) speaking to the kernel's IPVS family in one namespace.
+/// A generic netlink socket speaking to the kernel's IPVS family in one namespace.
 /// Synchronous and not thread-safe: use it from one thread (IPVSClient gives it one).
 public final class IPVSSocket {
     public let namespace: NetworkNamespace
-    private let socket: OpaquePointer
-    private let fd: Int32
+    let fd: Int32
     /// The generic netlink id of "IPVS", resolved when the socket opens.
     let family: UInt16
     private var sequence: UInt32 = 1
-    private var receiveBuffer: [UInt8] = []
+    /// Batches send many requests before reading ACKs; false sends one and waits for its ACK
+    /// (ipvsadm's way; the benchmark's control run).
+    public var pipelining = true
 
     /// Opens the socket inside `namespace` and resolves the IPVS family. Fails with isNotFound
     /// (ENOENT) when the kernel has no IPVS.
     public init(namespace: NetworkNamespace = .current) throws(NetlinkError) {
-        let opened = try namespace.withEntered { () throws(NetlinkError) -> OpaquePointer in
-            guard let made = mnl_socket_open(NETLINK_GENERIC) else {
-                throw .lastErrno("open generic netlink in \(namespace)")
-            }
-            return made
-        }
-        guard mnl_socket_bind(opened, 0, pid_t(MNL_SOCKET_AUTOPID)) == 0 else {
-            let error = NetlinkError.lastErrno("bind generic netlink")
-            mnl_socket_close(opened)
-            throw error
-        }
+        let opened = try Socket.openNetlink(NETLINK_GENERIC, in: namespace)
         self.namespace = namespace
-        socket = opened
-        fd = mnl_socket_get_fd(opened)
-        Socket.tune(fd)
+        fd = opened
         do throws(NetlinkError) {
             family = try IPVSSocket.resolve(fd: fd, sequence: 0x7000_0000)
         } catch {
-            mnl_socket_close(opened)
+            close(opened)
             throw error
         }
     }
 
-    deinit { mnl_socket_close(socket) }
+    deinit { close(fd) }
 
     private static func resolve(fd: Int32, sequence: UInt32) throws(NetlinkError) -> UInt16 {
         let operation = "resolve generic netlink family IPVS"
-        var request = IPVSMessages.resolveFamily("IPVS")
-        Pipeline.store(Pipeline.load16(request, 6) | Pipeline.ackFlag, in: &request, at: 6)
-        Pipeline.store32(sequence, in: &request, at: 8)
+        let request = try IPVSMessages.resolveFamily("IPVS")
         let replies = try exchange(fd: fd, request, sequence: sequence, operation: operation)
         for reply in replies {
             if let id = IPVSMessages.parseFamilyID(reply) { return id }
@@ -56,30 +43,7 @@ public final class IPVSSocket {
     private static func exchange(
         fd: Int32, _ request: [UInt8], sequence: UInt32, operation: String
     ) throws(NetlinkError) -> [[UInt8]] {
-        if let error = Socket.send(fd, request, operation: operation) { throw error }
-        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
-        var payloads: [[UInt8]] = []
-        var failure: NetlinkError?
-        var finished = false
-        while !finished {
-            let count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if count < 0 {
-                if errno == EINTR { continue }
-                throw .lastErrno(operation)
-            }
-            Pipeline.forEachMessage(buffer, count: count) { type, flags, seq, payload in
-                guard seq == sequence else { return }
-                if type == Pipeline.errorType {
-                    let (code, detail) = Pipeline.parseError(payload, flags: flags)
-                    if code != 0 { failure = .errno(-code, operation, detail: detail) }
-                    finished = true
-                } else if type != Pipeline.doneType {
-                    payloads.append(Array(payload))
-                }
-            }
-        }
-        if let failure { throw failure }
-        return payloads
+        try Exchange.run(fd: fd, request, sequence: sequence, operation: operation).map(\.payload)
     }
 
     private func nextSequence() -> UInt32 {
@@ -89,18 +53,14 @@ public final class IPVSSocket {
 
     /// One request, waiting for its ACK.
     private func perform(_ message: [UInt8], operation: String) throws(NetlinkError) -> [[UInt8]] {
-        var message = message
-        let seq = nextSequence()
-        Pipeline.store(Pipeline.load16(message, 6) | Pipeline.ackFlag, in: &message, at: 6)
-        Pipeline.store32(seq, in: &message, at: 8)
-        return try IPVSSocket.exchange(fd: fd, message, sequence: seq, operation: operation)
+        try IPVSSocket.exchange(fd: fd, message, sequence: nextSequence(), operation: operation)
     }
 
     private func dump(_ message: [UInt8], operation: @autoclosure () -> String) throws(NetlinkError)
         -> [[UInt8]]
     {
         try Dump(fd: fd).run(
-            message, sequence: nextSequence(), operation: operation(), buffer: &receiveBuffer
+            message, sequence: nextSequence(), operation: operation(), buffer: &ReceiveSpace.current.bytes
         )
         .map(\.payload)
     }
@@ -109,7 +69,7 @@ public final class IPVSSocket {
 
     public func apply(_ request: IPVSRequest) throws(NetlinkError) {
         _ = try perform(
-            IPVSMessages.request(request, family: family), operation: IPVSSocket.describe(request))
+            try IPVSMessages.request(request, family: family), operation: IPVSSocket.describe(request))
     }
 
     public func addService(_ service: VirtualService) throws(NetlinkError) { try apply(.addService(service)) }
@@ -132,9 +92,10 @@ public final class IPVSSocket {
 
     /// The service with this key, nil when there is none.
     public func service(_ key: ServiceKey) throws(NetlinkError) -> VirtualService? {
-        let message = IPVSMessages.message(family: family, command: IPVSMessages.Command.getService.rawValue)
-        {
-            IPVSMessages.putService($0, key: key, full: nil)
+        let message = try IPVSMessages.message(
+            family: family, command: IPVSMessages.Command.getService.rawValue
+        ) { b throws(NetlinkError) in
+            try IPVSMessages.putService(&b, key: key, full: nil)
         }
         do throws(NetlinkError) {
             return try perform(message, operation: "get service \(key)").compactMap(IPVSMessages.parseService)
@@ -146,16 +107,17 @@ public final class IPVSSocket {
 
     /// All services, in one dump.
     public func services() throws(NetlinkError) -> [VirtualService] {
-        let message = IPVSMessages.message(family: family, command: IPVSMessages.Command.getService.rawValue)
+        let message = try IPVSMessages.message(
+            family: family, command: IPVSMessages.Command.getService.rawValue)
         return try dump(message, operation: "dump services").compactMap(IPVSMessages.parseService)
     }
 
     /// The destinations of one service, in one dump.
     public func destinations(of key: ServiceKey) throws(NetlinkError) -> [Destination] {
-        let message = IPVSMessages.message(
+        let message = try IPVSMessages.message(
             family: family, command: IPVSMessages.Command.getDestination.rawValue
-        ) {
-            IPVSMessages.putService($0, key: key, full: nil)
+        ) { b throws(NetlinkError) in
+            try IPVSMessages.putService(&b, key: key, full: nil)
         }
         return try dump(message, operation: "dump destinations of \(key)").compactMap {
             IPVSMessages.parseDestination($0, serviceFamily: key.family)
@@ -172,7 +134,7 @@ public final class IPVSSocket {
     }
 
     public func info() throws(NetlinkError) -> IPVSInfo {
-        let message = IPVSMessages.message(family: family, command: IPVSMessages.Command.getInfo.rawValue)
+        let message = try IPVSMessages.message(family: family, command: IPVSMessages.Command.getInfo.rawValue)
         guard
             let info = try perform(message, operation: "get ipvs info").compactMap(IPVSMessages.parseInfo)
                 .first
@@ -181,7 +143,8 @@ public final class IPVSSocket {
     }
 
     public func timeouts() throws(NetlinkError) -> IPVSTimeouts {
-        let message = IPVSMessages.message(family: family, command: IPVSMessages.Command.getConfig.rawValue)
+        let message = try IPVSMessages.message(
+            family: family, command: IPVSMessages.Command.getConfig.rawValue)
         guard let reply = try perform(message, operation: "get ipvs config").first else {
             throw .errno(EPROTO, "get ipvs config", detail: "empty answer")
         }
@@ -189,19 +152,34 @@ public final class IPVSSocket {
     }
 
     public func setTimeouts(_ timeouts: IPVSTimeouts) throws(NetlinkError) {
-        _ = try perform(IPVSMessages.setConfig(timeouts, family: family), operation: "set ipvs config")
+        _ = try perform(try IPVSMessages.setConfig(timeouts, family: family), operation: "set ipvs config")
     }
 
     // MARK: Batches
 
     /// Sends all requests pipelined (each with its own sequence number and ACK) and returns one
     /// result per request, in order: nil when it was applied, else the error it caused.
-    /// A failed request does not stop the others.
+    /// A failed request does not stop the others; one that cannot be built (e.g. a scheduler
+    /// name too long) fails on its own and is not sent.
     public func apply(batch requests: [IPVSRequest]) -> [NetlinkError?] {
-        let messages = requests.map { IPVSMessages.request($0, family: family) }
+        var results = [NetlinkError?](repeating: nil, count: requests.count)
+        var messages: [[UInt8]] = []
+        var positions: [Int] = []
+        for (index, request) in requests.enumerated() {
+            do throws(NetlinkError) {
+                messages.append(try IPVSMessages.request(request, family: family))
+                positions.append(index)
+            } catch {
+                results[index] = error
+            }
+        }
         let first = sequence &+ 1
-        sequence &+= UInt32(requests.count) &+ 1
-        return Pipeline(fd: fd).run(messages, firstSequence: first) { IPVSSocket.describe(requests[$0]) }
+        sequence &+= UInt32(messages.count) &+ 1
+        let sent = Pipeline(fd: fd, pipelining: pipelining).run(messages, firstSequence: first) {
+            IPVSSocket.describe(requests[positions[$0]])
+        }
+        for (offset, result) in sent.enumerated() { results[positions[offset]] = result }
+        return results
     }
 
     static func describe(_ request: IPVSRequest) -> String {

@@ -51,7 +51,8 @@ public struct IPVSStats: Sendable, Hashable {
     public init() {}
 }
 
-/// An IPVS virtual service.
+/// An IPVS virtual service. `==` compares what a caller sets: not the stats, and the flags
+/// without the kernel's own bits (IP_VS_SVC_F_HASHED), so a read-back service equals the desired one.
 public struct VirtualService: Sendable, Hashable {
     public var key: ServiceKey
     public var scheduler: String
@@ -75,6 +76,23 @@ public struct VirtualService: Sendable, Hashable {
         self.netmask = netmask ?? (key.family == .ipv4 ? 0xffff_ffff : 128)
         self.stats = stats
     }
+
+    /// IP_VS_SVC_F_HASHED: the kernel sets it on every service in its table.
+    public static let kernelFlags: UInt32 = 0x0002
+
+    public static func == (lhs: VirtualService, rhs: VirtualService) -> Bool {
+        lhs.key == rhs.key && lhs.scheduler == rhs.scheduler
+            && lhs.flags & ~kernelFlags == rhs.flags & ~kernelFlags && lhs.timeout == rhs.timeout
+            && lhs.netmask == rhs.netmask
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(key)
+        hasher.combine(scheduler)
+        hasher.combine(flags & ~VirtualService.kernelFlags)
+        hasher.combine(timeout)
+        hasher.combine(netmask)
+    }
 }
 
 /// How a destination is reached.
@@ -85,7 +103,8 @@ public enum ForwardingMethod: UInt32, Sendable, Hashable {
     case directRoute = 3
 }
 
-/// A real server behind a virtual service.
+/// A real server behind a virtual service. `==` compares what a caller sets, not the
+/// connection counts or stats the kernel reports.
 public struct Destination: Sendable, Hashable {
     public var address: IPAddress
     public var port: UInt16
@@ -113,6 +132,21 @@ public struct Destination: Sendable, Hashable {
         inactiveConnections = 0
         persistentConnections = 0
         stats = nil
+    }
+
+    public static func == (lhs: Destination, rhs: Destination) -> Bool {
+        lhs.address == rhs.address && lhs.port == rhs.port && lhs.forwarding == rhs.forwarding
+            && lhs.weight == rhs.weight && lhs.upperThreshold == rhs.upperThreshold
+            && lhs.lowerThreshold == rhs.lowerThreshold
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(address)
+        hasher.combine(port)
+        hasher.combine(forwarding)
+        hasher.combine(weight)
+        hasher.combine(upperThreshold)
+        hasher.combine(lowerThreshold)
     }
 }
 

@@ -3,8 +3,12 @@ import Glibc
 
 /// Small bridges between libnl's C objects and Swift values.
 enum Libnl {
+    /// A libnl setter's result: its failures are bad input (EINVAL) or no memory (ENOMEM), with
+    /// libnl's text as the detail.
     static func check(_ returnValue: Int32, _ operation: @autoclosure () -> String) throws(NetlinkError) {
-        if returnValue < 0 { throw NetlinkError.libnl(returnValue, operation()) }
+        guard returnValue < 0 else { return }
+        let text = nl_geterror(returnValue).map { String(cString: $0) }
+        throw NetlinkError.errno(returnValue == -NLE_NOMEM ? ENOMEM : EINVAL, operation(), detail: text)
     }
 
     /// A new nl_addr (reference owned by the caller: nl_addr_put).
@@ -20,33 +24,6 @@ enum Libnl {
         let made = mac.bytes.withUnsafeBytes { nl_addr_build(AF_LLC, $0.baseAddress, $0.count) }
         guard let made else { throw NetlinkError.errno(ENOMEM, "build address \(mac)") }
         return made
-    }
-
-    static func bytes(_ address: OpaquePointer?) -> [UInt8]? {
-        guard let address, let raw = nl_addr_get_binary_addr(address) else { return nil }
-        let length = Int(nl_addr_get_len(address))
-        return Array(UnsafeRawBufferPointer(start: raw, count: length))
-    }
-
-    static func ipAddress(_ address: OpaquePointer?) -> IPAddress? {
-        guard let bytes = bytes(address) else { return nil }
-        return IPAddress(bytes: bytes)
-    }
-
-    static func macAddress(_ address: OpaquePointer?) -> LinkLayerAddress? {
-        guard let bytes = bytes(address) else { return nil }
-        return LinkLayerAddress(bytes: bytes)
-    }
-
-    /// The objects of a cache, in order (borrowed: valid while the cache lives).
-    static func objects(_ cache: OpaquePointer) -> [OpaquePointer] {
-        var result: [OpaquePointer] = []
-        var object = nl_cache_get_first(cache)
-        while let current = object {
-            result.append(current)
-            object = nl_cache_get_next(current)
-        }
-        return result
     }
 
     /// The bytes of a built message, header included.

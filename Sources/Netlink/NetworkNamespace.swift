@@ -7,8 +7,11 @@ public enum NetworkNamespace: Sendable, Hashable, CustomStringConvertible {
     case current
     /// A namespace bound under /run/netns, as `ip netns add NAME` makes it.
     case named(String)
-    /// Any file that refers to a namespace, e.g. /proc/PID/ns/net.
+    /// Any file that refers to a namespace: a bind mount in any directory (NamespaceDirectory),
+    /// or /proc/PID/ns/net.
     case path(String)
+    /// A namespace held open by descriptor: stays valid however its files are renamed or removed.
+    case handle(NamespaceHandle)
 
     public static let runDirectory = "/run/netns"
 
@@ -18,6 +21,7 @@ public enum NetworkNamespace: Sendable, Hashable, CustomStringConvertible {
         case .current: nil
         case .named(let name): NetworkNamespace.runDirectory + "/" + name
         case .path(let path): path
+        case .handle(let handle): "/proc/self/fd/\(handle.descriptor)"
         }
     }
 
@@ -26,21 +30,36 @@ public enum NetworkNamespace: Sendable, Hashable, CustomStringConvertible {
         case .current: "current namespace"
         case .named(let name): "netns \(name)"
         case .path(let path): "netns at \(path)"
+        case .handle(let handle): "netns \(handle.identity)"
         }
     }
 
-    /// Opens the namespace file (O_RDONLY, close-on-exec); the caller closes it.
+    /// Opens the namespace (O_RDONLY, close-on-exec); the caller closes the descriptor.
     func openDescriptor() throws(NetlinkError) -> Int32 {
+        if case .handle(let handle) = self {
+            let fd = fcntl(handle.descriptor, F_DUPFD_CLOEXEC, 0)
+            guard fd >= 0 else { throw .lastErrno("duplicate \(self)") }
+            return fd
+        }
         let file = path ?? "/proc/thread-self/ns/net"
         let fd = open(file, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw .lastErrno("open \(file)") }
         return fd
     }
 
+    /// The namespace's (device, inode): equal for every file that refers to the same namespace.
+    public func identity() throws(NetlinkError) -> NamespaceIdentity {
+        if case .handle(let handle) = self { return handle.identity }
+        let fd = try openDescriptor()
+        defer { close(fd) }
+        return try NamespaceIdentity(descriptor: fd, describe: description)
+    }
+
     /// Runs `body` with the calling thread inside this namespace, then moves the thread back.
     ///
-    /// Sockets made in `body` stay in this namespace. Call it only on a thread we own
-    /// (a WorkerThread): the thread is moved for the duration of `body`.
+    /// Sockets made in `body` stay in this namespace. Call it only on a thread we own (a
+    /// WorkerThread). If the thread cannot go back, it is marked to retire: its WorkerThread
+    /// hands its queue to a fresh thread and ends, and this call fails; the process lives on.
     func withEntered<T>(_ body: () throws(NetlinkError) -> T) throws(NetlinkError) -> T {
         guard path != nil else { return try body() }
         let original = try NetworkNamespace.current.openDescriptor()
@@ -48,80 +67,72 @@ public enum NetworkNamespace: Sendable, Hashable, CustomStringConvertible {
         let target = try openDescriptor()
         defer { close(target) }
         guard shoal_setns_net(target) == 0 else { throw .lastErrno("enter \(self)") }
-        defer {
-            // Staying in the wrong namespace would silently program the wrong kernel state.
-            if shoal_setns_net(original) != 0 {
-                fatalError("cannot return to the original network namespace (errno \(errno))")
-            }
+        let result: Result<T, NetlinkError>
+        do throws(NetlinkError) {
+            result = .success(try body())
+        } catch {
+            result = .failure(error)
         }
-        return try body()
+        try NetworkNamespace.returnToOriginal(original, from: self)
+        return try result.get()
+    }
+
+    /// Moves the thread back with setns; on failure retires the thread (see withEntered).
+    static func returnToOriginal(
+        _ original: Int32, from namespace: NetworkNamespace,
+        setns: (Int32) -> Int32 = { shoal_setns_net($0) }
+    ) throws(NetlinkError) {
+        guard setns(original) != 0 else { return }
+        let code = errno
+        WorkerThread.retireCurrentThread()
+        throw .errno(
+            code, "return from \(namespace)",
+            detail: "the thread stays in the wrong namespace and is retired")
     }
 }
 
-/// Creating and deleting named namespaces the way `ip netns add/delete` does.
-public enum NamedNamespaces {
-    /// Creates /run/netns/NAME bound to a fresh network namespace.
-    public static func create(_ name: String) async throws(NetlinkError) {
-        let worker = WorkerThread(name: "shoal-netns-create")
-        try await worker.run { () throws(NetlinkError) in try createOnThisThread(name) }
+/// What identifies a namespace: the (st_dev, st_ino) of its nsfs file, as `stat` reports it
+/// for /proc/PID/ns/net or for any bind mount of it.
+public struct NamespaceIdentity: Sendable, Hashable, CustomStringConvertible {
+    public let device: UInt64
+    public let inode: UInt64
+
+    public init(device: UInt64, inode: UInt64) {
+        self.device = device
+        self.inode = inode
     }
 
-    /// Unmounts and removes /run/netns/NAME; the namespace lives on while something uses it.
-    public static func delete(_ name: String) throws(NetlinkError) {
-        let path = NetworkNamespace.named(name).path ?? ""
-        if umount2(path, Int32(MNT_DETACH)) != 0 && errno != EINVAL && errno != ENOENT {
-            throw .lastErrno("unmount \(path)")
-        }
-        guard unlink(path) == 0 else { throw .lastErrno("remove \(path)") }
+    init(descriptor: Int32, describe: String) throws(NetlinkError) {
+        var info = stat()
+        guard fstat(descriptor, &info) == 0 else { throw .lastErrno("stat \(describe)") }
+        self.init(device: UInt64(info.st_dev), inode: UInt64(info.st_ino))
     }
 
-    /// Names of the namespaces under /run/netns.
-    public static func list() -> [String] {
-        guard let dir = opendir(NetworkNamespace.runDirectory) else { return [] }
-        defer { closedir(dir) }
-        var names: [String] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
-            }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        return names.sorted()
-    }
+    public var description: String { "dev \(device) inode \(inode)" }
+}
 
-    /// Must run on a thread we own: it unshares the thread's namespace, binds it, and moves back.
-    static func createOnThisThread(_ name: String) throws(NetlinkError) {
-        let dir = NetworkNamespace.runDirectory
-        if mkdir(dir, 0o755) != 0 && errno != EEXIST { throw .lastErrno("create \(dir)") }
-        // Like iproute2: make /run/netns a shared mount point so the bind mounts propagate.
-        if mount("", dir, "none", UInt(MS_SHARED | MS_REC), nil) != 0 {
-            guard errno == EINVAL else { throw .lastErrno("make \(dir) shared") }
-            guard mount(dir, dir, "none", UInt(MS_BIND | MS_REC), nil) == 0 else {
-                throw .lastErrno("bind \(dir)")
-            }
-            guard mount("", dir, "none", UInt(MS_SHARED | MS_REC), nil) == 0 else {
-                throw .lastErrno("make \(dir) shared")
-            }
-        }
-        let path = dir + "/" + name
-        let fd = open(path, O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0)
-        guard fd >= 0 else { throw .lastErrno("create \(path)") }
-        close(fd)
-        let original = try NetworkNamespace.current.openDescriptor()
-        defer { close(original) }
-        guard shoal_unshare_net() == 0 else {
-            let error = NetlinkError.lastErrno("unshare network namespace")
-            unlink(path)
+/// An open descriptor of a network namespace (O_RDONLY, close-on-exec), closed when the last
+/// reference goes. Holding it keeps the namespace alive; handles compare by namespace identity.
+public final class NamespaceHandle: Sendable, Hashable {
+    public let descriptor: Int32
+    public let identity: NamespaceIdentity
+
+    /// Opens `namespace` (any case) and records its identity.
+    public init(_ namespace: NetworkNamespace) throws(NetlinkError) {
+        let fd = try namespace.openDescriptor()
+        do throws(NetlinkError) {
+            identity = try NamespaceIdentity(descriptor: fd, describe: namespace.description)
+        } catch {
+            close(fd)
             throw error
         }
-        let bound = mount("/proc/thread-self/ns/net", path, "none", UInt(MS_BIND), nil) == 0
-        let bindError = bound ? nil : NetlinkError.lastErrno("bind namespace to \(path)")
-        if shoal_setns_net(original) != 0 {
-            fatalError("cannot return to the original network namespace (errno \(errno))")
-        }
-        if let bindError {
-            unlink(path)
-            throw bindError
-        }
+        descriptor = fd
     }
+
+    deinit { close(descriptor) }
+
+    public static func == (lhs: NamespaceHandle, rhs: NamespaceHandle) -> Bool {
+        lhs.identity == rhs.identity
+    }
+    public func hash(into hasher: inout Hasher) { hasher.combine(identity) }
 }

@@ -1,4 +1,5 @@
 import CNetlinkRoute
+import Foundation
 import Glibc
 
 /// Sends many netlink requests without waiting for each answer, then collects the ACKs.
@@ -23,12 +24,14 @@ struct Pipeline {
     /// Most bytes per sendmsg: bounded by the send buffer.
     let maxChunkBytes: Int
 
-    init(fd: Int32) {
+    /// `pipelining: false` sends one request and waits for its ACK before the next (the
+    /// benchmark's control run).
+    init(fd: Int32, pipelining: Bool = true) {
         self.fd = fd
         let receive = Socket.intOption(fd, SOL_SOCKET, SO_RCVBUF) ?? 212_992
         let send = Socket.intOption(fd, SOL_SOCKET, SO_SNDBUF) ?? 212_992
         // An ACK costs about 1 KiB of receive buffer (skb overhead included).
-        maxInFlight = max(16, min(4096, receive / 1024))
+        maxInFlight = pipelining ? max(16, min(4096, receive / 1024)) : 1
         maxChunkBytes = max(4096, min(256 * 1024, send / 2))
     }
 
@@ -38,8 +41,10 @@ struct Pipeline {
         _ requests: [[UInt8]], firstSequence: UInt32, describe: (Int) -> String
     ) -> [NetlinkError?] {
         var results = [NetlinkError?](repeating: nil, count: requests.count)
-        // ACKs are small (NETLINK_CAP_ACK): 64 slices of 4 KiB, read in one recvmmsg.
-        var receive = [UInt8](repeating: 0, count: 64 * 4096)
+        // ACKs are small (NETLINK_CAP_ACK): many 8 KiB slices, read in one recvmmsg, in the
+        // calling thread's receive space (shared by every socket that thread serves).
+        let space = ReceiveSpace.current
+        space.reserve(64 * Pipeline.ackSegment)
         var start = 0
         while start < requests.count {
             var chunk: [UInt8] = []
@@ -65,17 +70,19 @@ struct Pipeline {
             }
             var pending = Set(start..<end)
             while !pending.isEmpty {
-                let segments = Datagrams.receive(fd, into: &receive, segment: 4096)
-                if segments.isEmpty {
-                    if errno == EINTR { continue }
-                    // Lost ACKs (ENOBUFS) or a broken socket: the outcome of the rest is unknown.
-                    let code = errno
+                let received = Datagrams.receive(fd, into: &space.bytes, segment: Pipeline.ackSegment)
+                if received.error == EINTR { continue }
+                if received.error != 0 || received.truncated {
+                    // Lost ACKs (ENOBUFS), an ACK too big to read, or a broken socket: the outcome
+                    // of the rest is unknown. Their late ACKs are skipped by sequence later.
+                    let code = received.error != 0 ? received.error : EMSGSIZE
                     for index in pending {
                         results[index] = .errno(code, describe(index), detail: "acknowledgement lost")
                     }
                     break
                 }
-                Pipeline.forEachMessage(receive, segments: segments) { type, flags, sequence, payload in
+                Pipeline.forEachMessage(space.bytes, segments: received.segments) {
+                    type, flags, sequence, payload in
                     guard type == Pipeline.errorType else { return }
                     let index = Int(sequence &- firstSequence)
                     guard pending.remove(index) != nil else { return }
@@ -87,6 +94,8 @@ struct Pipeline {
         }
         return results
     }
+
+    static let ackSegment = 8192
 
     // MARK: Message walking
 
@@ -148,7 +157,23 @@ struct Pipeline {
         let code = payload.loadUnaligned(as: Int32.self)
         guard flags & ackTLVsFlag != 0, payload.count >= 20 else { return (code, nil) }
         let originalLength = Int(payload.loadUnaligned(fromByteOffset: 4, as: UInt32.self))
-        var offset = 4 + (flags & cappedFlag != 0 ? 16 : ((originalLength + 3) & ~3))
+        return (
+            code,
+            extAckMessage(payload, from: 4 + (flags & cappedFlag != 0 ? 16 : ((originalLength + 3) & ~3)))
+        )
+    }
+
+    /// The code an NLMSG_DONE carries (0, or a negative errno when the dump failed) and the
+    /// extended-ack text that may follow it.
+    static func parseDone(_ payload: UnsafeRawBufferPointer, flags: UInt16) -> (Int32, String?) {
+        guard payload.count >= 4 else { return (0, nil) }
+        let code = payload.loadUnaligned(as: Int32.self)
+        return (code, flags & ackTLVsFlag != 0 ? extAckMessage(payload, from: 4) : nil)
+    }
+
+    /// NLMSGERR_ATTR_MSG among the TLVs from `offset` on.
+    private static func extAckMessage(_ payload: UnsafeRawBufferPointer, from start: Int) -> String? {
+        var offset = start
         var detail: String?
         while offset + 4 <= payload.count {
             let length = Int(payload.loadUnaligned(fromByteOffset: offset, as: UInt16.self))
@@ -160,7 +185,7 @@ struct Pipeline {
             }
             offset += (length + 3) & ~3
         }
-        return (code, detail)
+        return detail
     }
 }
 
@@ -169,6 +194,7 @@ enum Socket {
     static let solNetlink: Int32 = 270
     static let capAck: Int32 = 10  // NETLINK_CAP_ACK: errors do not echo the whole request
     static let extAck: Int32 = 11  // NETLINK_EXT_ACK: errors carry the kernel's message
+    static let addMembership: Int32 = 1  // NETLINK_ADD_MEMBERSHIP
 
     static func intOption(_ fd: Int32, _ level: Int32, _ name: Int32) -> Int? {
         var value: Int32 = 0
@@ -180,6 +206,20 @@ enum Socket {
     static func setIntOption(_ fd: Int32, _ level: Int32, _ name: Int32, _ value: Int32) -> Bool {
         var value = value
         return setsockopt(fd, level, name, &value, socklen_t(MemoryLayout<Int32>.size)) == 0
+    }
+
+    /// A netlink socket made inside `namespace`: close-on-exec (children such as `nft` or a task
+    /// must not inherit it and keep the namespace alive), bound with a kernel-assigned port, tuned.
+    static func openNetlink(_ proto: Int32, in namespace: NetworkNamespace) throws(NetlinkError) -> Int32 {
+        let fd = try namespace.withEntered { () throws(NetlinkError) -> Int32 in
+            let fd = shoal_netlink_open(proto)
+            guard fd >= 0 else {
+                throw .errno(-fd, "open netlink socket (protocol \(proto)) in \(namespace)")
+            }
+            return fd
+        }
+        tune(fd)
+        return fd
     }
 
     /// Large buffers for big dumps and batches. The FORCE variants pass rmem_max/wmem_max as root.
@@ -201,29 +241,69 @@ enum Socket {
     /// Sends one datagram to the kernel (an unconnected netlink socket's default peer is the
     /// kernel, port 0); returns the error, if any.
     static func send(_ fd: Int32, _ bytes: [UInt8], operation: @autoclosure () -> String) -> NetlinkError? {
-        while true {
-            let sent = bytes.withUnsafeBytes { raw in Glibc.send(fd, raw.baseAddress, raw.count, 0) }
-            if sent >= 0 { return nil }
-            if errno == EINTR { continue }
-            return .lastErrno(operation())
-        }
+        let sent = bytes.withUnsafeBytes { raw in shoal_send(fd, raw.baseAddress, raw.count) }
+        return sent < 0 ? .errno(Int32(-sent), operation()) : nil
     }
 }
 
 /// Receiving several datagrams per system call.
 enum Datagrams {
+    /// What one receive call got: byte ranges of the datagrams the kernel sent, in order.
+    struct Received {
+        var segments: [Range<Int>] = []
+        /// A datagram did not fit its slice (MSG_TRUNC): its data is lost.
+        var truncated = false
+        /// errno of a failed call (captured in C), 0 on success.
+        var error: Int32 = 0
+    }
+
     /// Waits for at least one datagram and takes what else is queued (up to the buffer's slices).
-    /// Returns the byte ranges received, empty on error (errno set).
-    static func receive(_ fd: Int32, into buffer: inout [UInt8], segment: Int) -> [Range<Int>] {
-        let slots = min(64, buffer.count / segment)
+    /// Datagrams from anyone but the kernel (nl_pid != 0) are dropped.
+    static func receive(_ fd: Int32, into buffer: inout [UInt8], segment: Int) -> Received {
+        let slots = max(1, min(64, buffer.count / segment))
         var lengths = [UInt32](repeating: 0, count: slots)
+        var truncated = [Int32](repeating: 0, count: slots)
+        var foreign = [Int32](repeating: 0, count: slots)
         let received = buffer.withUnsafeMutableBytes { raw in
             shoal_recv_many(
-                fd, raw.baseAddress?.assumingMemoryBound(to: UInt8.self), segment, UInt32(slots), &lengths)
+                fd, raw.baseAddress?.assumingMemoryBound(to: UInt8.self), segment, UInt32(slots), &lengths,
+                &truncated, &foreign)
         }
-        guard received > 0 else { return [] }
-        return (0..<Int(received)).map { index in
-            (index * segment)..<(index * segment + min(Int(lengths[index]), segment))
+        var result = Received()
+        guard received > 0 else {
+            result.error = received < 0 ? -received : EPROTO
+            return result
         }
+        for index in 0..<Int(received) where foreign[index] == 0 {
+            if truncated[index] != 0 { result.truncated = true }
+            result.segments.append((index * segment)..<(index * segment + min(Int(lengths[index]), segment)))
+        }
+        return result
+    }
+
+    /// The size of the next datagram, waiting for it; negative errno on failure.
+    static func peekLength(_ fd: Int32) -> Int {
+        Int(shoal_peek_length(fd))
+    }
+}
+
+/// The receive buffer of the calling thread, shared by every socket that thread serves (all
+/// socket work runs on WorkerPool's few threads), so memory does not grow with the clients.
+final class ReceiveSpace {
+    var bytes: [UInt8] = []
+
+    private static let key = "shoal.receive-space"
+
+    static var current: ReceiveSpace {
+        let dictionary = Thread.current.threadDictionary
+        if let space = dictionary[key] as? ReceiveSpace { return space }
+        let space = ReceiveSpace()
+        dictionary[key] = space
+        return space
+    }
+
+    /// Grows the buffer to at least `count` bytes (never shrinks: it is reused).
+    func reserve(_ count: Int) {
+        if bytes.count < count { bytes = [UInt8](repeating: 0, count: count) }
     }
 }

@@ -1,7 +1,7 @@
-/// The async face of a RouteSocket: one socket, one dedicated thread, one namespace.
+/// The async face of a RouteSocket: one socket in one namespace, used from one pool thread.
 ///
-/// Every call runs on the client's own thread, so blocking netlink I/O never occupies Swift's
-/// cooperative pool, and the socket only ever has one user.
+/// Every call runs on the client's thread (one of WorkerPool's few, shared by all clients), so
+/// blocking netlink I/O never occupies Swift's cooperative pool, and the socket has one user.
 public final class RouteClient: Sendable {
     private let owner: SocketOwner<RouteSocket>
     public let namespace: NetworkNamespace
@@ -15,7 +15,7 @@ public final class RouteClient: Sendable {
     public static func open(_ namespace: NetworkNamespace = .current) async throws(NetlinkError)
         -> RouteClient
     {
-        let owner = try await SocketOwner.open(threadName: "shoal-rtnl") { () throws(NetlinkError) in
+        let owner = try await SocketOwner.open { () throws(NetlinkError) in
             try RouteSocket(namespace: namespace)
         }
         return RouteClient(owner: owner, namespace: namespace)
@@ -34,14 +34,23 @@ public final class RouteClient: Sendable {
     public func link(named name: String) async throws(NetlinkError) -> Link? {
         try await withSocket { s throws(NetlinkError) in try s.link(named: name) }
     }
+    public func link(index: Int32) async throws(NetlinkError) -> Link? {
+        try await withSocket { s throws(NetlinkError) in try s.link(index: index) }
+    }
     public func createLink(_ spec: LinkSpec) async throws(NetlinkError) {
         try await withSocket { s throws(NetlinkError) in try s.createLink(spec) }
     }
     public func changeLink(_ name: String, _ change: LinkChange) async throws(NetlinkError) {
         try await withSocket { s throws(NetlinkError) in try s.changeLink(name, change) }
     }
+    public func changeLink(index: Int32, _ change: LinkChange) async throws(NetlinkError) {
+        try await withSocket { s throws(NetlinkError) in try s.changeLink(index: index, change) }
+    }
     public func deleteLink(_ name: String) async throws(NetlinkError) {
         try await withSocket { s throws(NetlinkError) in try s.deleteLink(name) }
+    }
+    public func deleteLink(index: Int32) async throws(NetlinkError) {
+        try await withSocket { s throws(NetlinkError) in try s.deleteLink(index: index) }
     }
     public func addAddress(_ address: Address) async throws(NetlinkError) {
         try await withSocket { s throws(NetlinkError) in try s.addAddress(address) }
@@ -58,8 +67,11 @@ public final class RouteClient: Sendable {
     public func deleteRoute(_ route: Route) async throws(NetlinkError) {
         try await withSocket { s throws(NetlinkError) in try s.deleteRoute(route) }
     }
-    public func routes(table: UInt32 = Route.mainTable) async throws(NetlinkError) -> [Route] {
-        try await withSocket { s throws(NetlinkError) in try s.routes(table: table) }
+    public func routes(table: UInt32 = Route.mainTable, protocol: RouteProtocol? = nil)
+        async throws(NetlinkError)
+        -> [Route]
+    {
+        try await withSocket { s throws(NetlinkError) in try s.routes(table: table, protocol: `protocol`) }
     }
     public func replaceNeighbour(_ neighbour: Neighbour) async throws(NetlinkError) {
         try await withSocket { s throws(NetlinkError) in try s.replaceNeighbour(neighbour) }
@@ -72,6 +84,9 @@ public final class RouteClient: Sendable {
     }
     public func replaceFDBEntry(_ entry: FDBEntry) async throws(NetlinkError) {
         try await withSocket { s throws(NetlinkError) in try s.replaceFDBEntry(entry) }
+    }
+    public func appendFDBEntry(_ entry: FDBEntry) async throws(NetlinkError) {
+        try await withSocket { s throws(NetlinkError) in try s.appendFDBEntry(entry) }
     }
     public func deleteFDBEntry(_ entry: FDBEntry) async throws(NetlinkError) {
         try await withSocket { s throws(NetlinkError) in try s.deleteFDBEntry(entry) }
@@ -87,6 +102,9 @@ public final class RouteClient: Sendable {
     }
     public func replaceFDBEntries(_ entries: [FDBEntry]) async throws(NetlinkError) -> [NetlinkError?] {
         try await withSocket { s throws(NetlinkError) in try s.replaceFDBEntries(entries) }
+    }
+    public func appendFDBEntries(_ entries: [FDBEntry]) async throws(NetlinkError) -> [NetlinkError?] {
+        try await withSocket { s throws(NetlinkError) in try s.appendFDBEntries(entries) }
     }
     public func deleteFDBEntries(_ entries: [FDBEntry]) async throws(NetlinkError) -> [NetlinkError?] {
         try await withSocket { s throws(NetlinkError) in try s.deleteFDBEntries(entries) }

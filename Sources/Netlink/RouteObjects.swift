@@ -36,6 +36,11 @@ enum RouteObjects {
                 rtnl_link_set_name(peer, peerName)
                 if let peerNamespaceFD { rtnl_link_set_ns_fd(peer, peerNamespaceFD) }
                 if let mtu = spec.mtu { rtnl_link_set_mtu(peer, mtu) }
+                if let mac = spec.peerMAC {
+                    let address = try Libnl.address(mac)
+                    defer { nl_addr_put(address) }
+                    rtnl_link_set_addr(peer, address)
+                }
             }
             if let mtu = spec.mtu { rtnl_link_set_mtu(link, mtu) }
             if let mac = spec.mac {
@@ -95,6 +100,7 @@ enum RouteObjects {
         }
         if let masterIndex { rtnl_link_set_master(link, masterIndex) }
         if let namespaceFD { rtnl_link_set_ns_fd(link, namespaceFD) }
+        if let name = change.name { rtnl_link_set_name(link, name) }
         return link
     }
 
@@ -124,10 +130,9 @@ enum RouteObjects {
             try Libnl.check(rtnl_route_set_family(made, UInt8(route.destination.family)), "set family")
             try Libnl.check(rtnl_route_set_dst(made, destination), "set destination")
             rtnl_route_set_table(made, route.table)
-            try Libnl.check(rtnl_route_set_type(made, UInt8(RTN_UNICAST)), "set type")
-            rtnl_route_set_protocol(made, UInt8(RTPROT_BOOT))
-            rtnl_route_set_scope(
-                made, UInt8(route.gateway == nil ? RT_SCOPE_LINK.rawValue : RT_SCOPE_UNIVERSE.rawValue))
+            try Libnl.check(rtnl_route_set_type(made, route.type.rawValue), "set type")
+            rtnl_route_set_protocol(made, route.protocol.rawValue)
+            rtnl_route_set_scope(made, route.scope.rawValue)
             if let metric = route.metric { rtnl_route_set_priority(made, metric) }
             if index != nil || route.gateway != nil {
                 guard let hop = rtnl_route_nh_alloc() else { throw .errno(ENOMEM, "allocate next hop") }
@@ -145,64 +150,5 @@ enum RouteObjects {
             rtnl_route_put(made)
             throw error
         }
-    }
-
-    static func neighbour(_ neighbour: Neighbour, index: Int32) throws(NetlinkError) -> OpaquePointer {
-        guard let made = rtnl_neigh_alloc() else { throw .errno(ENOMEM, "allocate neighbour") }
-        do throws(NetlinkError) {
-            rtnl_neigh_set_ifindex(made, index)
-            rtnl_neigh_set_family(made, neighbour.address.family)
-            let destination = try Libnl.address(neighbour.address)
-            defer { nl_addr_put(destination) }
-            try Libnl.check(rtnl_neigh_set_dst(made, destination), "set neighbour address")
-            if let mac = neighbour.mac {
-                let lladdr = try Libnl.address(mac)
-                defer { nl_addr_put(lladdr) }
-                rtnl_neigh_set_lladdr(made, lladdr)
-            }
-            rtnl_neigh_set_state(made, Int32(neighbour.state))
-            return made
-        } catch {
-            rtnl_neigh_put(made)
-            throw error
-        }
-    }
-
-    static func fdb(_ entry: FDBEntry, index: Int32) throws(NetlinkError) -> OpaquePointer {
-        guard let made = rtnl_neigh_alloc() else { throw .errno(ENOMEM, "allocate fdb entry") }
-        do throws(NetlinkError) {
-            rtnl_neigh_set_ifindex(made, index)
-            // The VTEP first: libnl refuses a destination whose family differs from one already set.
-            if let destination = entry.destination {
-                let address = try Libnl.address(destination)
-                defer { nl_addr_put(address) }
-                try Libnl.check(rtnl_neigh_set_dst(made, address), "set fdb destination")
-            }
-            rtnl_neigh_set_family(made, AF_BRIDGE)
-            let lladdr = try Libnl.address(entry.mac)
-            defer { nl_addr_put(lladdr) }
-            rtnl_neigh_set_lladdr(made, lladdr)
-            if entry.isPermanent { rtnl_neigh_set_state(made, Int32(NUD_PERMANENT)) }
-            if entry.isSelf { rtnl_neigh_set_flags(made, UInt32(NTF_SELF)) }
-            return made
-        } catch {
-            rtnl_neigh_put(made)
-            throw error
-        }
-    }
-
-    /// Message bytes for one neighbour or FDB object (RTM_NEWNEIGH or RTM_DELNEIGH).
-    static func neighbourMessage(_ neigh: OpaquePointer, add: Bool, flags: Int32) throws(NetlinkError)
-        -> [UInt8]
-    {
-        var message: OpaquePointer?
-        let rc =
-            add
-            ? rtnl_neigh_build_add_request(neigh, flags, &message)
-            : rtnl_neigh_build_delete_request(neigh, flags, &message)
-        try Libnl.check(rc, "build neighbour request")
-        guard let message else { throw .errno(ENOMEM, "build neighbour request") }
-        defer { nlmsg_free(message) }
-        return Libnl.messageBytes(message)
     }
 }

@@ -1,74 +1,120 @@
 import CNetlinkRoute
 import Glibc
 
-/// One rtnetlink socket (libnl) bound to one namespace. Synchronous and not thread-safe:
-/// use it from one thread only (RouteClient gives it a dedicated one).
+/// One rtnetlink socket in one namespace. Synchronous and not thread-safe: use it from one
+/// thread at a time (RouteClient pins it to one pool thread).
+///
+/// The socket is Shoal's own (close-on-exec, kernel-assigned port) and every reply is read by
+/// the sequence-checked readers (Exchange, Dump, Pipeline): errors are the kernel's errno with
+/// its extended-ack text. libnl only builds the link, address and route request messages.
 public final class RouteSocket {
     public let namespace: NetworkNamespace
-    let handle: OpaquePointer
+    let fd: Int32
     private var nextSequence: UInt32 = 0x1000_0000
-    private var receiveBuffer: [UInt8] = []
+    /// Batches send many requests before reading ACKs; false sends one and waits for its ACK
+    /// (iproute2's way; the benchmark's control run).
+    public var pipelining = true
 
     /// Opens the socket inside `namespace`; the calling thread is moved there and back.
     /// Call it on a thread you own (never Swift's cooperative pool) when namespace is not current.
     public init(namespace: NetworkNamespace = .current) throws(NetlinkError) {
-        guard let sock = nl_socket_alloc() else { throw .errno(ENOMEM, "allocate netlink socket") }
-        do throws(NetlinkError) {
-            try namespace.withEntered { () throws(NetlinkError) in
-                try Libnl.check(nl_connect(sock, NETLINK_ROUTE), "connect rtnetlink in \(namespace)")
-            }
-        } catch {
-            nl_socket_free(sock)
-            throw error
-        }
+        fd = try Socket.openNetlink(NETLINK_ROUTE, in: namespace)
         self.namespace = namespace
-        handle = sock
-        Socket.tune(nl_socket_get_fd(sock))
     }
 
-    deinit { nl_socket_free(handle) }
+    /// Over an already open descriptor (the tests' fake kernel); closed on deinit.
+    init(descriptor: Int32, namespace: NetworkNamespace = .current) {
+        fd = descriptor
+        self.namespace = namespace
+    }
 
-    var fd: Int32 { nl_socket_get_fd(handle) }
+    deinit { close(fd) }
+
+    private func sequence() -> UInt32 {
+        nextSequence &+= 1
+        return nextSequence
+    }
+
+    /// One request, waiting for its ACK; the data messages that answered it.
+    @discardableResult
+    private func exchange(_ message: [UInt8], _ operation: @autoclosure () -> String) throws(NetlinkError)
+        -> [Dump.Message]
+    {
+        try Exchange.run(fd: fd, message, sequence: sequence(), operation: operation())
+    }
+
+    private func dump(_ message: [UInt8], _ operation: @autoclosure () -> String) throws(NetlinkError)
+        -> [Dump.Message]
+    {
+        try Dump(fd: fd).run(
+            message, sequence: sequence(), operation: operation(), buffer: &ReceiveSpace.current.bytes)
+    }
+
+    /// Builds a message with a libnl `build` function and sends it, waiting for the ACK.
+    private func send(_ operation: @autoclosure () -> String, _ build: (inout OpaquePointer?) -> Int32)
+        throws(NetlinkError)
+    {
+        var message: OpaquePointer?
+        let rc = build(&message)
+        guard rc >= 0, let message else {
+            if let message { nlmsg_free(message) }
+            throw .errno(
+                rc == -NLE_NOMEM ? ENOMEM : EINVAL, operation(), detail: "libnl could not build the request")
+        }
+        let bytes = Libnl.messageBytes(message)
+        nlmsg_free(message)
+        try exchange(bytes, operation())
+    }
 
     // MARK: Links
 
-    /// The index of the link called `name`.
+    /// The index of the link called `name`; isNotFound (ENODEV) when there is none.
     public func index(of name: String) throws(NetlinkError) -> Int32 {
-        var found: OpaquePointer?
-        try Libnl.check(rtnl_link_get_kernel(handle, 0, name, &found), "get link \(name)")
-        guard let found else { throw .libnl(-NLE_OBJ_NOTFOUND, "get link \(name)") }
-        defer { rtnl_link_put(found) }
-        return rtnl_link_get_ifindex(found)
+        guard let link = try link(index: 0, name: name) else {
+            throw .errno(ENODEV, "get link \(name)", detail: "no such link")
+        }
+        return link.index
     }
 
     /// The link called `name`, nil when there is none.
     public func link(named name: String) throws(NetlinkError) -> Link? {
-        var found: OpaquePointer?
+        try withMaster(try link(index: 0, name: name))
+    }
+
+    /// The link with this index, nil when there is none.
+    public func link(index: Int32) throws(NetlinkError) -> Link? {
+        try withMaster(try link(index: index, name: nil))
+    }
+
+    private func withMaster(_ link: Link?) throws(NetlinkError) -> Link? {
+        guard var link, let master = link.masterIndex else { return link }
+        link.master = try self.link(index: master, name: nil)?.name
+        return link
+    }
+
+    private func link(index: Int32, name: String?) throws(NetlinkError) -> Link? {
+        let describe = name ?? "index \(index)"
         do throws(NetlinkError) {
-            try Libnl.check(rtnl_link_get_kernel(handle, 0, name, &found), "get link \(name)")
+            let replies = try exchange(
+                RtnetlinkParsing.getLinkRequest(index: index, name: name), "get link \(describe)")
+            return replies.lazy.filter { $0.type == RtnetlinkParsing.newLink }.compactMap {
+                RtnetlinkParsing.link($0.payload)
+            }.first
         } catch  where error.isNotFound {
             return nil
         }
-        guard let found else { return nil }
-        defer { rtnl_link_put(found) }
-        var value = Self.link(from: found)
-        if let master = value.masterIndex {
-            value.master = try? links().first { $0.index == master }?.name
-        }
-        return value
     }
 
     /// All links of the namespace.
     public func links() throws(NetlinkError) -> [Link] {
-        try fillCache("dump links") { rtnl_link_alloc_cache(handle, AF_UNSPEC, &$0) }.read { cache in
-            let values = Libnl.objects(cache).map { Self.link(from: $0) }
-            let names = Dictionary(
-                values.map { ($0.index, $0.name) }, uniquingKeysWith: { first, _ in first })
-            return values.map { link in
-                var link = link
-                if let master = link.masterIndex { link.master = names[master] }
-                return link
-            }
+        let values = try dump(
+            RtnetlinkParsing.dumpRequest(type: RtnetlinkParsing.getLink, fixedLength: 16), "dump links"
+        ).compactMap { $0.type == RtnetlinkParsing.newLink ? RtnetlinkParsing.link($0.payload) : nil }
+        let names = Dictionary(values.map { ($0.index, $0.name) }, uniquingKeysWith: { first, _ in first })
+        return values.map { link in
+            var link = link
+            if let master = link.masterIndex { link.master = names[master] }
+            return link
         }
     }
 
@@ -94,14 +140,28 @@ public final class RouteSocket {
         let link = try RouteObjects.link(
             spec, masterIndex: masterIndex, namespaceFD: namespaceFD, peerNamespaceFD: peerFD)
         defer { rtnl_link_put(link) }
-        try Libnl.check(
-            rtnl_link_add(handle, link, RouteObjects.nlmCreate | RouteObjects.nlmExclusive),
-            "create link \(spec.name)")
+        try send("create link \(spec.name)") {
+            rtnl_link_build_add_request(link, RouteObjects.nlmCreate | RouteObjects.nlmExclusive, &$0)
+        }
+        // The kernel cannot bring a veth peer up in the creating request (it has no peer yet:
+        // ENOTCONN), so that is a second request, in the peer's namespace.
+        if case .veth(let peerName, let peerNamespace) = spec.kind, spec.peerUp {
+            let peerSocket = peerNamespace == .current ? self : try RouteSocket(namespace: peerNamespace)
+            try peerSocket.changeLink(peerName, LinkChange(up: true))
+        }
     }
 
-    /// Changes an existing link: up/down, MTU, MAC, master, namespace.
+    /// Changes an existing link: up/down, MTU, MAC, master, namespace, name.
     public func changeLink(_ name: String, _ change: LinkChange) throws(NetlinkError) {
-        let index = try index(of: name)
+        try changeLink(index: try index(of: name), change, describe: name)
+    }
+
+    /// Changes the link with this index.
+    public func changeLink(index: Int32, _ change: LinkChange) throws(NetlinkError) {
+        try changeLink(index: index, change, describe: "index \(index)")
+    }
+
+    private func changeLink(index: Int32, _ change: LinkChange, describe name: String) throws(NetlinkError) {
         var masterIndex: Int32?
         switch change.master {
         case .attach(let master): masterIndex = try self.index(of: master)
@@ -116,46 +176,24 @@ public final class RouteSocket {
         let link = try RouteObjects.linkChange(
             index: index, change, masterIndex: masterIndex, namespaceFD: namespaceFD)
         defer { rtnl_link_put(link) }
-        try Libnl.check(rtnl_link_add(handle, link, 0), "change link \(name)")
+        try send("change link \(name)") { rtnl_link_build_add_request(link, 0, &$0) }
     }
 
     /// Deletes a link (for a veth, both ends); fails with isNotFound when it is missing.
     public func deleteLink(_ name: String) throws(NetlinkError) {
-        guard let link = rtnl_link_alloc() else { throw .errno(ENOMEM, "allocate link") }
-        defer { rtnl_link_put(link) }
-        rtnl_link_set_name(link, name)
-        try Libnl.check(rtnl_link_delete(handle, link), "delete link \(name)")
+        try deleteLink(describe: name) { rtnl_link_set_name($0, name) }
     }
 
-    static func link(from object: OpaquePointer) -> Link {
-        let kind = rtnl_link_get_type(object).map { String(cString: $0) }
-        let masterIndex = rtnl_link_get_master(object)
-        var vxlan: VXLANOptions?
-        if kind == "vxlan" {
-            var vni: UInt32 = 0
-            var port: UInt32 = 0
-            _ = rtnl_link_vxlan_get_id(object, &vni)
-            _ = rtnl_link_vxlan_get_port(object, &port)
-            var local: OpaquePointer?
-            _ = rtnl_link_vxlan_get_local(object, &local)
-            defer { if let local { nl_addr_put(local) } }
-            var ttl: UInt8? = UInt8(clamping: rtnl_link_vxlan_get_ttl(object))
-            if ttl == 0 { ttl = nil }
-            vxlan = VXLANOptions(
-                vni: vni, port: UInt16(truncatingIfNeeded: port), local: Libnl.ipAddress(local),
-                learning: rtnl_link_vxlan_get_learning(object) > 0,
-                proxy: rtnl_link_vxlan_get_proxy(object) > 0, ttl: ttl)
-        }
-        return Link(
-            index: rtnl_link_get_ifindex(object),
-            name: rtnl_link_get_name(object).map { String(cString: $0) } ?? "",
-            kind: kind,
-            mtu: rtnl_link_get_mtu(object),
-            mac: Libnl.macAddress(rtnl_link_get_addr(object)),
-            isUp: rtnl_link_get_flags(object) & UInt32(IFF_UP) != 0,
-            masterIndex: masterIndex > 0 ? masterIndex : nil,
-            master: nil,
-            vxlan: vxlan)
+    /// Deletes the link with this index.
+    public func deleteLink(index: Int32) throws(NetlinkError) {
+        try deleteLink(describe: "index \(index)") { rtnl_link_set_ifindex($0, index) }
+    }
+
+    private func deleteLink(describe: String, _ identify: (OpaquePointer) -> Void) throws(NetlinkError) {
+        guard let link = rtnl_link_alloc() else { throw .errno(ENOMEM, "allocate link") }
+        defer { rtnl_link_put(link) }
+        identify(link)
+        try send("delete link \(describe)") { rtnl_link_build_delete_request(link, &$0) }
     }
 
     // MARK: Addresses
@@ -164,31 +202,28 @@ public final class RouteSocket {
     public func addAddress(_ address: Address) throws(NetlinkError) {
         let object = try RouteObjects.address(address, index: index(of: address.device))
         defer { rtnl_addr_put(object) }
-        try Libnl.check(
-            rtnl_addr_add(handle, object, RouteObjects.nlmCreate | RouteObjects.nlmReplace),
-            "add address \(address.address)/\(address.prefixLength) on \(address.device)")
+        try send("add address \(address.address)/\(address.prefixLength) on \(address.device)") {
+            rtnl_addr_build_add_request(object, RouteObjects.nlmCreate | RouteObjects.nlmReplace, &$0)
+        }
     }
 
     public func deleteAddress(_ address: Address) throws(NetlinkError) {
         let object = try RouteObjects.address(address, index: index(of: address.device))
         defer { rtnl_addr_put(object) }
-        try Libnl.check(
-            rtnl_addr_delete(handle, object, 0),
-            "delete address \(address.address)/\(address.prefixLength) on \(address.device)")
+        try send("delete address \(address.address)/\(address.prefixLength) on \(address.device)") {
+            rtnl_addr_build_delete_request(object, 0, &$0)
+        }
     }
 
     /// Addresses (IPv4 and IPv6), of one device or all.
     public func addresses(device: String? = nil) throws(NetlinkError) -> [Address] {
-        let names = try linkNames()
-        return try fillCache("dump addresses") { rtnl_addr_alloc_cache(handle, &$0) }.read { cache in
-            Libnl.objects(cache).compactMap { object -> Address? in
-                guard let name = names[rtnl_addr_get_ifindex(object)],
-                    device == nil || device == name,
-                    let ip = Libnl.ipAddress(rtnl_addr_get_local(object))
-                else { return nil }
-                return Address(
-                    device: name, address: ip, prefixLength: UInt8(rtnl_addr_get_prefixlen(object)))
-            }
+        let parsed = try dump(
+            RtnetlinkParsing.dumpRequest(type: RtnetlinkParsing.getAddress, fixedLength: 8), "dump addresses"
+        ).compactMap { $0.type == RtnetlinkParsing.newAddress ? RtnetlinkParsing.address($0.payload) : nil }
+        let names = try deviceNames(parsed.map(\.index), operation: "dump addresses")
+        return parsed.compactMap { entry in
+            guard let name = names[entry.index], device == nil || device == name else { return nil }
+            return Address(device: name, address: entry.address, prefixLength: entry.prefixLength)
         }
     }
 
@@ -199,137 +234,89 @@ public final class RouteSocket {
         let index = try route.device.map { name throws(NetlinkError) in try self.index(of: name) }
         let object = try RouteObjects.route(route, index: index)
         defer { rtnl_route_put(object) }
-        try Libnl.check(
-            rtnl_route_add(handle, object, RouteObjects.nlmCreate | RouteObjects.nlmReplace),
-            "replace route \(route.destination)/\(route.prefixLength)")
+        try send("replace route \(route.destination)/\(route.prefixLength)") {
+            rtnl_route_build_add_request(object, RouteObjects.nlmCreate | RouteObjects.nlmReplace, &$0)
+        }
     }
 
     public func deleteRoute(_ route: Route) throws(NetlinkError) {
         let index = try route.device.map { name throws(NetlinkError) in try self.index(of: name) }
         let object = try RouteObjects.route(route, index: index)
         defer { rtnl_route_put(object) }
-        try Libnl.check(
-            rtnl_route_delete(handle, object, 0), "delete route \(route.destination)/\(route.prefixLength)")
+        try send("delete route \(route.destination)/\(route.prefixLength)") {
+            rtnl_route_build_del_request(object, 0, &$0)
+        }
     }
 
-    /// Unicast routes of one table (main by default).
-    public func routes(table: UInt32 = Route.mainTable) throws(NetlinkError) -> [Route] {
-        let names = try linkNames()
-        return try fillCache("dump routes") { rtnl_route_alloc_cache(handle, AF_UNSPEC, 0, &$0) }.read {
-            cache in
-            Libnl.objects(cache).compactMap { object -> Route? in
-                guard rtnl_route_get_table(object) == table, rtnl_route_get_type(object) == UInt8(RTN_UNICAST)
-                else { return nil }
-                let family = Int32(rtnl_route_get_family(object))
-                let prefix = UInt8(nl_addr_get_prefixlen(rtnl_route_get_dst(object)))
-                let destination =
-                    Libnl.ipAddress(rtnl_route_get_dst(object))
-                    ?? IPAddress(bytes: [UInt8](repeating: 0, count: family == AF_INET ? 4 : 16))
-                guard let destination else { return nil }
-                var route = Route(destination: destination, prefixLength: prefix, table: table)
-                if let hop = rtnl_route_nexthop_n(object, 0) {
-                    route.gateway = Libnl.ipAddress(rtnl_route_nh_get_gateway(hop))
-                    route.device = names[rtnl_route_nh_get_ifindex(hop)]
-                    route.onlink = rtnl_route_nh_get_flags(hop) & UInt32(RTNH_F_ONLINK) != 0
-                }
-                let priority = rtnl_route_get_priority(object)
-                route.metric = priority == 0 ? nil : priority
-                return route
-            }
+    /// Routes of one table (main by default), of every type; only `protocol`'s when given.
+    public func routes(table: UInt32 = Route.mainTable, protocol: RouteProtocol? = nil) throws(NetlinkError)
+        -> [Route]
+    {
+        let parsed = try dump(
+            RtnetlinkParsing.dumpRequest(type: RtnetlinkParsing.getRoute, fixedLength: 12), "dump routes"
+        ).compactMap { $0.type == RtnetlinkParsing.newRoute ? RtnetlinkParsing.route($0.payload) : nil }
+            .filter { $0.route.table == table && (`protocol` == nil || $0.route.protocol == `protocol`) }
+        let names = try deviceNames(parsed.map(\.deviceIndex).filter { $0 > 0 }, operation: "dump routes")
+        return parsed.map { entry in
+            var route = entry.route
+            route.device = entry.deviceIndex > 0 ? names[entry.deviceIndex] : nil
+            return route
         }
     }
 
     // MARK: Neighbours and FDB
 
-    /// Adds or replaces a permanent neighbour entry.
+    /// Adds or replaces a neighbour entry (permanent unless the value says otherwise).
     public func replaceNeighbour(_ neighbour: Neighbour) throws(NetlinkError) {
-        let object = try RouteObjects.neighbour(neighbour, index: index(of: neighbour.device))
-        defer { rtnl_neigh_put(object) }
-        try Libnl.check(
-            rtnl_neigh_add(handle, object, RouteObjects.nlmCreate | RouteObjects.nlmReplace),
-            "replace neighbour \(neighbour.address) on \(neighbour.device)")
+        try single(replaceNeighbours([neighbour]))
     }
 
     public func deleteNeighbour(_ neighbour: Neighbour) throws(NetlinkError) {
-        let object = try RouteObjects.neighbour(neighbour, index: index(of: neighbour.device))
-        defer { rtnl_neigh_put(object) }
-        try Libnl.check(
-            rtnl_neigh_delete(handle, object, 0),
-            "delete neighbour \(neighbour.address) on \(neighbour.device)")
+        try single(deleteNeighbours([neighbour]))
     }
 
     /// IPv4 and IPv6 neighbour entries, of one device or all.
     public func neighbours(device: String? = nil) throws(NetlinkError) -> [Neighbour] {
-        let names = try linkNames()
-        var result: [Neighbour] = []
-        for family in [AF_INET, AF_INET6] {
-            for entry in try neighbourDump(family: family) {
-                guard let name = names[entry.index], device == nil || device == name,
-                    let ip = entry.destination
-                else { continue }
-                result.append(Neighbour(device: name, address: ip, mac: entry.mac, state: entry.state))
-            }
+        let entries = try neighbourDump(family: AF_INET) + neighbourDump(family: AF_INET6)
+        let names = try deviceNames(entries.map(\.index), operation: "dump neighbours")
+        return entries.compactMap { entry in
+            guard let name = names[entry.index], device == nil || device == name else { return nil }
+            return entry.neighbour(device: name)
         }
-        return result
     }
 
-    /// Adds or replaces a static FDB entry (MAC -> VTEP) on a vxlan device.
+    /// Adds or replaces an FDB entry (MAC -> VTEP on a vxlan device, by default permanent and
+    /// NTF_SELF). For a MAC with several VTEPs (the all-zero MAC floods to each) use `appendFDBEntry`.
     public func replaceFDBEntry(_ entry: FDBEntry) throws(NetlinkError) {
-        let object = try RouteObjects.fdb(entry, index: index(of: entry.device))
-        defer { rtnl_neigh_put(object) }
-        try Libnl.check(
-            rtnl_neigh_add(handle, object, RouteObjects.nlmCreate | RouteObjects.nlmReplace),
-            "replace fdb \(entry.mac) on \(entry.device)")
+        try single(replaceFDBEntries([entry]))
     }
 
+    /// Adds one more destination for the entry's MAC (NLM_F_APPEND, `bridge fdb append`).
+    public func appendFDBEntry(_ entry: FDBEntry) throws(NetlinkError) {
+        try single(appendFDBEntries([entry]))
+    }
+
+    /// Deletes the entry; with a destination, only that destination of the MAC.
     public func deleteFDBEntry(_ entry: FDBEntry) throws(NetlinkError) {
-        let object = try RouteObjects.fdb(entry, index: index(of: entry.device))
-        defer { rtnl_neigh_put(object) }
-        try Libnl.check(rtnl_neigh_delete(handle, object, 0), "delete fdb \(entry.mac) on \(entry.device)")
+        try single(deleteFDBEntries([entry]))
     }
 
     /// Bridge FDB entries (AF_BRIDGE), of one device or all.
     public func fdbEntries(device: String? = nil) throws(NetlinkError) -> [FDBEntry] {
-        let names = try linkNames()
-        return try neighbourDump(family: AF_BRIDGE).compactMap { entry -> FDBEntry? in
-            guard let name = names[entry.index], device == nil || device == name, let mac = entry.mac else {
-                return nil
-            }
-            return FDBEntry(
-                device: name, mac: mac, destination: entry.destination,
-                isPermanent: entry.state & Neighbour.permanentState != 0,
-                isSelf: entry.flags & UInt8(NTF_SELF) != 0)
+        let entries = try neighbourDump(family: AF_BRIDGE)
+        let names = try deviceNames(entries.map(\.index), operation: "dump fdb")
+        return entries.compactMap { entry -> FDBEntry? in
+            guard let name = names[entry.index], device == nil || device == name else { return nil }
+            return entry.fdb(device: name)
         }
-    }
-
-    private struct RawNeighbour {
-        let index: Int32
-        let state: UInt16
-        let flags: UInt8
-        let destination: IPAddress?
-        let mac: LinkLayerAddress?
     }
 
     /// One RTM_GETNEIGH dump of one family, parsed here: libnl's cache dumps AF_UNSPEC, which
     /// the kernel answers without the bridge FDB, and a 10,000-entry cache is slow to build.
-    private func neighbourDump(family: Int32) throws(NetlinkError) -> [RawNeighbour] {
-        // nlmsghdr (16) + ndmsg (12): family first, the rest zero.
-        var request = [UInt8](repeating: 0, count: 28)
-        Pipeline.store32(28, in: &request, at: 0)
-        Pipeline.store(UInt16(RTM_GETNEIGH), in: &request, at: 4)
-        request[16] = UInt8(family)
-        nextSequence &+= 1
-        let messages = try Dump(fd: fd).run(
-            request, sequence: nextSequence, operation: "dump neighbours", buffer: &receiveBuffer)
-        return messages.compactMap { message -> RawNeighbour? in
-            let bytes = message.payload
-            guard message.type == UInt16(RTM_NEWNEIGH), bytes.count >= 12 else { return nil }
-            let index = Int32(bitPattern: Attributes.u32(bytes[4..<8]) ?? 0)
-            let attributes = Attributes.parse(bytes, from: 12)
-            return RawNeighbour(
-                index: index, state: Attributes.u16(bytes[8..<10]) ?? 0, flags: bytes[10],
-                destination: attributes[UInt16(NDA_DST)].flatMap { IPAddress(bytes: Array($0)) },
-                mac: attributes[UInt16(NDA_LLADDR)].flatMap { LinkLayerAddress(bytes: Array($0)) })
+    private func neighbourDump(family: Int32) throws(NetlinkError) -> [NeighbourMessages.Entry] {
+        let messages = try dump(NeighbourMessages.dumpRequest(family: family), "dump neighbours")
+        return messages.compactMap { message in
+            message.type == NeighbourMessages.newType ? NeighbourMessages.parse(message.payload) : nil
         }
     }
 
@@ -338,92 +325,96 @@ public final class RouteSocket {
     /// Replaces many neighbour entries in one pipelined batch; one result per entry (nil = done).
     public func replaceNeighbours(_ entries: [Neighbour]) throws(NetlinkError) -> [NetlinkError?] {
         try neighbourBatch(
-            entries.count, add: true, describe: { "replace neighbour \(entries[$0].address)" },
-            object: { index, i throws(NetlinkError) in
-                try RouteObjects.neighbour(entries[i], index: index(entries[i].device))
-            })
+            entries, verb: "replace", add: true, flags: NeighbourMessages.create | NeighbourMessages.replace)
     }
 
     public func deleteNeighbours(_ entries: [Neighbour]) throws(NetlinkError) -> [NetlinkError?] {
-        try neighbourBatch(
-            entries.count, add: false, describe: { "delete neighbour \(entries[$0].address)" },
-            object: { index, i throws(NetlinkError) in
-                try RouteObjects.neighbour(entries[i], index: index(entries[i].device))
-            })
+        try neighbourBatch(entries, verb: "delete", add: false, flags: 0)
     }
 
     /// Replaces many FDB entries in one pipelined batch; one result per entry (nil = done).
     public func replaceFDBEntries(_ entries: [FDBEntry]) throws(NetlinkError) -> [NetlinkError?] {
-        try neighbourBatch(
-            entries.count, add: true, describe: { "replace fdb \(entries[$0].mac)" },
-            object: { index, i throws(NetlinkError) in
-                try RouteObjects.fdb(entries[i], index: index(entries[i].device))
-            })
+        try fdbBatch(
+            entries, verb: "replace", add: true, flags: NeighbourMessages.create | NeighbourMessages.replace)
+    }
+
+    /// Appends many FDB destinations in one batch (NLM_F_CREATE|NLM_F_APPEND).
+    public func appendFDBEntries(_ entries: [FDBEntry]) throws(NetlinkError) -> [NetlinkError?] {
+        try fdbBatch(
+            entries, verb: "append", add: true, flags: NeighbourMessages.create | NeighbourMessages.append)
     }
 
     public func deleteFDBEntries(_ entries: [FDBEntry]) throws(NetlinkError) -> [NetlinkError?] {
-        try neighbourBatch(
-            entries.count, add: false, describe: { "delete fdb \(entries[$0].mac)" },
-            object: { index, i throws(NetlinkError) in
-                try RouteObjects.fdb(entries[i], index: index(entries[i].device))
+        try fdbBatch(entries, verb: "delete", add: false, flags: 0)
+    }
+
+    private func neighbourBatch(_ entries: [Neighbour], verb: String, add: Bool, flags: UInt16)
+        throws(NetlinkError) -> [NetlinkError?]
+    {
+        try batch(
+            entries, device: \.device, describe: { "\(verb) neighbour \($0.address) on \($0.device)" },
+            message: { entry, index throws(NetlinkError) in
+                try NeighbourMessages.neighbour(entry, index: index, add: add, flags: flags)
             })
     }
 
-    private func neighbourBatch(
-        _ count: Int, add: Bool, describe: (Int) -> String,
-        object: ((String) throws(NetlinkError) -> Int32, Int) throws(NetlinkError) -> OpaquePointer
+    private func fdbBatch(_ entries: [FDBEntry], verb: String, add: Bool, flags: UInt16) throws(NetlinkError)
+        -> [NetlinkError?]
+    {
+        try batch(
+            entries, device: \.device, describe: { "\(verb) fdb \($0.mac) on \($0.device)" },
+            message: { entry, index throws(NetlinkError) in
+                try NeighbourMessages.fdb(entry, index: index, add: add, flags: flags)
+            })
+    }
+
+    /// Builds one message per value (device names resolved once each) and pipelines them.
+    private func batch<Value>(
+        _ values: [Value], device: (Value) -> String, describe: (Value) -> String,
+        message: (Value, Int32) throws(NetlinkError) -> [UInt8]
     ) throws(NetlinkError) -> [NetlinkError?] {
         var indexes: [String: Int32] = [:]
-        let lookup = { (name: String) throws(NetlinkError) -> Int32 in
-            if let known = indexes[name] { return known }
-            let found = try self.index(of: name)
-            indexes[name] = found
-            return found
-        }
         var messages: [[UInt8]] = []
-        messages.reserveCapacity(count)
-        let flags = add ? RouteObjects.nlmCreate | RouteObjects.nlmReplace : 0
-        for i in 0..<count {
-            let neigh = try object(lookup, i)
-            defer { rtnl_neigh_put(neigh) }
-            messages.append(try RouteObjects.neighbourMessage(neigh, add: add, flags: flags))
+        messages.reserveCapacity(values.count)
+        for value in values {
+            let name = device(value)
+            let index: Int32
+            if let known = indexes[name] {
+                index = known
+            } else {
+                index = try self.index(of: name)
+                indexes[name] = index
+            }
+            messages.append(try message(value, index))
         }
-        let first = nextSequence
-        nextSequence &+= UInt32(count) &+ 1
-        return Pipeline(fd: fd).run(messages, firstSequence: first, describe: describe)
-    }
-
-    // MARK: Dumps
-
-    private func linkNames() throws(NetlinkError) -> [Int32: String] {
-        Dictionary(try links().map { ($0.index, $0.name) }, uniquingKeysWith: { first, _ in first })
-    }
-
-    /// Fills a libnl cache. A dump that changed while it was read (NLE_DUMP_INTR) or lost
-    /// messages (NLE_NOMEM from ENOBUFS) is read again, then reported: never half a table.
-    private func fillCache(
-        _ operation: String, _ fill: (inout OpaquePointer?) -> Int32
-    ) throws(NetlinkError) -> OwnedCache {
-        var attempt = 0
-        while true {
-            attempt += 1
-            var cache: OpaquePointer?
-            let rc = fill(&cache)
-            if rc >= 0, let cache { return OwnedCache(cache) }
-            if let cache { nl_cache_free(cache) }
-            if (rc == -NLE_DUMP_INTR || rc == -NLE_NOMEM) && attempt < 5 { continue }
-            throw .libnl(rc, operation)
+        let first = nextSequence &+ 1
+        nextSequence &+= UInt32(values.count) &+ 1
+        return Pipeline(fd: fd, pipelining: pipelining).run(messages, firstSequence: first) {
+            describe(values[$0])
         }
     }
-}
 
-/// A libnl cache freed when the last reference goes.
-final class OwnedCache {
-    let pointer: OpaquePointer
+    /// The one result of a one-request batch, thrown.
+    private func single(_ results: [NetlinkError?]) throws(NetlinkError) {
+        if let first = results.first, let error = first { throw error }
+    }
 
-    init(_ pointer: OpaquePointer) { self.pointer = pointer }
+    // MARK: Device names
 
-    deinit { nl_cache_free(pointer) }
-
-    func read<T>(_ body: (OpaquePointer) -> T) -> T { body(pointer) }
+    /// Names for the device indexes a dump referred to. The links are dumped once; an index not
+    /// there (a link made since) is looked up on its own; one that is gone by then means the
+    /// table changed under the dump: that is reported (isDumpInterrupted), never dropped silently.
+    private func deviceNames(_ indexes: [Int32], operation: String) throws(NetlinkError) -> [Int32: String] {
+        var names = Dictionary(
+            try links().map { ($0.index, $0.name) }, uniquingKeysWith: { first, _ in first })
+        for index in Set(indexes) where names[index] == nil {
+            guard let link = try link(index: index, name: nil) else {
+                throw .errno(
+                    EINTR, operation,
+                    detail: NetlinkError.inconsistentDump + " (link \(index) vanished); read it again")
+            }
+            names[index] = link.name
+        }
+        return names
+    }
 }

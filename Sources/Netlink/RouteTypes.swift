@@ -1,132 +1,51 @@
-/// A network interface as the kernel reports it.
-public struct Link: Sendable, Hashable {
-    public var index: Int32
-    public var name: String
-    /// The rtnetlink kind ("bridge", "vxlan", "veth", "dummy"), nil for devices without one.
-    public var kind: String?
-    public var mtu: UInt32
-    public var mac: LinkLayerAddress?
-    /// IFF_UP: administratively up.
-    public var isUp: Bool
-    /// The master's index (a bridge port's bridge), nil when there is none.
-    public var masterIndex: Int32?
-    /// The master's name when it lives in the same namespace.
-    public var master: String?
-    /// VXLAN settings, for kind "vxlan".
-    public var vxlan: VXLANOptions?
+/// rtm_protocol: who installed a route. Shoal writes `.shoal` so it finds its own routes and
+/// leaves everyone else's alone (`ip route show proto 83`).
+public struct RouteProtocol: RawRepresentable, Sendable, Hashable, CustomStringConvertible {
+    public var rawValue: UInt8
+    public init(rawValue: UInt8) { self.rawValue = rawValue }
 
-    public init(
-        index: Int32, name: String, kind: String?, mtu: UInt32, mac: LinkLayerAddress?, isUp: Bool,
-        masterIndex: Int32?, master: String?, vxlan: VXLANOptions?
-    ) {
-        self.index = index
-        self.name = name
-        self.kind = kind
-        self.mtu = mtu
-        self.mac = mac
-        self.isUp = isUp
-        self.masterIndex = masterIndex
-        self.master = master
-        self.vxlan = vxlan
-    }
+    public static let unspecified = RouteProtocol(rawValue: 0)
+    public static let redirect = RouteProtocol(rawValue: 1)
+    public static let kernel = RouteProtocol(rawValue: 2)
+    public static let boot = RouteProtocol(rawValue: 3)
+    public static let `static` = RouteProtocol(rawValue: 4)
+    public static let dhcp = RouteProtocol(rawValue: 16)
+    /// Shoal's own number: unassigned in iproute2's rt_protos and the kernel's RTPROT_* list.
+    public static let shoal = RouteProtocol(rawValue: 83)
+
+    public var description: String { "proto \(rawValue)" }
 }
 
-/// VXLAN device settings. The port defaults to the IANA 4789 (libnl's own default is 8472).
-public struct VXLANOptions: Sendable, Hashable {
-    public var vni: UInt32
-    public var port: UInt16
-    public var local: IPAddress?
-    public var learning: Bool
-    public var proxy: Bool
-    public var ttl: UInt8?
+/// rtm_scope: how far the destination is.
+public struct RouteScope: RawRepresentable, Sendable, Hashable {
+    public var rawValue: UInt8
+    public init(rawValue: UInt8) { self.rawValue = rawValue }
 
-    public init(
-        vni: UInt32, port: UInt16 = 4789, local: IPAddress? = nil, learning: Bool = false,
-        proxy: Bool = false, ttl: UInt8? = nil
-    ) {
-        self.vni = vni
-        self.port = port
-        self.local = local
-        self.learning = learning
-        self.proxy = proxy
-        self.ttl = ttl
-    }
+    public static let universe = RouteScope(rawValue: 0)
+    public static let site = RouteScope(rawValue: 200)
+    public static let link = RouteScope(rawValue: 253)
+    public static let host = RouteScope(rawValue: 254)
+    public static let nowhere = RouteScope(rawValue: 255)
 }
 
-/// What kind of link to create.
-public enum LinkKind: Sendable, Hashable {
-    case bridge
-    case dummy
-    case vxlan(VXLANOptions)
-    /// A veth pair; the peer end is created directly in `peerNamespace`.
-    case veth(peer: String, peerNamespace: NetworkNamespace = .current)
+/// rtm_type: what the kernel does with matching packets.
+public struct RouteType: RawRepresentable, Sendable, Hashable {
+    public var rawValue: UInt8
+    public init(rawValue: UInt8) { self.rawValue = rawValue }
+
+    public static let unicast = RouteType(rawValue: 1)
+    public static let local = RouteType(rawValue: 2)
+    public static let broadcast = RouteType(rawValue: 3)
+    public static let anycast = RouteType(rawValue: 4)
+    public static let multicast = RouteType(rawValue: 5)
+    public static let blackhole = RouteType(rawValue: 6)
+    public static let unreachable = RouteType(rawValue: 7)
+    public static let prohibit = RouteType(rawValue: 8)
 }
 
-/// A link to create.
-public struct LinkSpec: Sendable, Hashable {
-    public var name: String
-    public var kind: LinkKind
-    public var mtu: UInt32?
-    public var mac: LinkLayerAddress?
-    /// Bridge to enslave the new link to (in the socket's namespace).
-    public var master: String?
-    public var up: Bool
-    /// Create the link here and place it in another namespace in the same request. A vxlan made
-    /// this way keeps its UDP socket in the namespace of the creating socket.
-    public var namespace: NetworkNamespace?
-
-    public init(
-        name: String, kind: LinkKind, mtu: UInt32? = nil, mac: LinkLayerAddress? = nil,
-        master: String? = nil, up: Bool = false, namespace: NetworkNamespace? = nil
-    ) {
-        self.name = name
-        self.kind = kind
-        self.mtu = mtu
-        self.mac = mac
-        self.master = master
-        self.up = up
-        self.namespace = namespace
-    }
-}
-
-/// Changes to an existing link; nil fields are left alone.
-public struct LinkChange: Sendable, Hashable {
-    public enum Master: Sendable, Hashable {
-        case attach(String)
-        case detach
-    }
-    public var up: Bool?
-    public var mtu: UInt32?
-    public var mac: LinkLayerAddress?
-    public var master: Master?
-    public var namespace: NetworkNamespace?
-
-    public init(
-        up: Bool? = nil, mtu: UInt32? = nil, mac: LinkLayerAddress? = nil, master: Master? = nil,
-        namespace: NetworkNamespace? = nil
-    ) {
-        self.up = up
-        self.mtu = mtu
-        self.mac = mac
-        self.master = master
-        self.namespace = namespace
-    }
-}
-
-/// An interface address.
-public struct Address: Sendable, Hashable {
-    public var device: String
-    public var address: IPAddress
-    public var prefixLength: UInt8
-
-    public init(device: String, address: IPAddress, prefixLength: UInt8) {
-        self.device = device
-        self.address = address
-        self.prefixLength = prefixLength
-    }
-}
-
-/// A unicast route with at most one next hop.
+/// A route with at most one next hop. A desired value compares equal to what `routes()` reads
+/// back for it, with two kernel habits to know: IPv6 routes get metric 1024 when none is given,
+/// and connected routes the kernel makes carry `.kernel` and a preferred source Shoal ignores.
 public struct Route: Sendable, Hashable {
     public static let mainTable: UInt32 = 254
 
@@ -138,10 +57,16 @@ public struct Route: Sendable, Hashable {
     public var onlink: Bool
     public var table: UInt32
     public var metric: UInt32?
+    public var `protocol`: RouteProtocol
+    public var scope: RouteScope
+    public var type: RouteType
 
+    /// `scope` defaults as `ip route add` chooses it: link for a unicast route straight to a
+    /// device, universe otherwise.
     public init(
         destination: IPAddress, prefixLength: UInt8, gateway: IPAddress? = nil, device: String? = nil,
-        onlink: Bool = false, table: UInt32 = Route.mainTable, metric: UInt32? = nil
+        onlink: Bool = false, table: UInt32 = Route.mainTable, metric: UInt32? = nil,
+        protocol: RouteProtocol = .shoal, scope: RouteScope? = nil, type: RouteType = .unicast
     ) {
         self.destination = destination
         self.prefixLength = prefixLength
@@ -150,49 +75,8 @@ public struct Route: Sendable, Hashable {
         self.onlink = onlink
         self.table = table
         self.metric = metric
-    }
-}
-
-/// An ARP / NDP entry: IP -> MAC on a device.
-public struct Neighbour: Sendable, Hashable {
-    public static let permanentState: UInt16 = 0x80
-
-    public var device: String
-    public var address: IPAddress
-    public var mac: LinkLayerAddress?
-    /// NUD_* bits; entries Shoal writes are NUD_PERMANENT.
-    public var state: UInt16
-
-    public init(
-        device: String, address: IPAddress, mac: LinkLayerAddress?, state: UInt16 = Neighbour.permanentState
-    ) {
-        self.device = device
-        self.address = address
-        self.mac = mac
-        self.state = state
-    }
-
-    public var isPermanent: Bool { state & Neighbour.permanentState != 0 }
-}
-
-/// A bridge forwarding entry on a vxlan device: MAC -> remote VTEP (AF_BRIDGE, NTF_SELF).
-public struct FDBEntry: Sendable, Hashable {
-    public var device: String
-    public var mac: LinkLayerAddress
-    /// The remote VTEP; nil for entries without NDA_DST (e.g. on a bridge).
-    public var destination: IPAddress?
-    public var isPermanent: Bool
-    /// NTF_SELF: the entry lives in the device's own table (vxlan), not its master's.
-    public var isSelf: Bool
-
-    public init(
-        device: String, mac: LinkLayerAddress, destination: IPAddress?, isPermanent: Bool = true,
-        isSelf: Bool = true
-    ) {
-        self.device = device
-        self.mac = mac
-        self.destination = destination
-        self.isPermanent = isPermanent
-        self.isSelf = isSelf
+        self.protocol = `protocol`
+        self.type = type
+        self.scope = scope ?? (gateway == nil && device != nil && type == .unicast ? .link : .universe)
     }
 }

@@ -1,5 +1,6 @@
-/// One socket and the dedicated thread that alone touches it: the ownership behind RouteClient
-/// and IPVSClient. Blocking netlink I/O runs on that thread, never on Swift's cooperative pool.
+/// One socket and the worker thread that alone touches it: the ownership behind RouteClient and
+/// IPVSClient. Blocking netlink I/O runs on that thread, never on Swift's cooperative pool; the
+/// thread is one of WorkerPool's few, shared with other clients.
 final class SocketOwner<Socket>: @unchecked Sendable {
     // @unchecked: `socket` is only touched from `worker`'s thread.
     private let worker: WorkerThread
@@ -10,11 +11,11 @@ final class SocketOwner<Socket>: @unchecked Sendable {
         self.socket = socket
     }
 
-    /// Makes the socket on a new thread named `threadName` (namespaces are entered there, then left).
-    static func open(
-        threadName: String, _ make: @escaping @Sendable () throws(NetlinkError) -> Socket
-    ) async throws(NetlinkError) -> SocketOwner {
-        let worker = WorkerThread(name: threadName)
+    /// Makes the socket on a pool thread (namespaces are entered there, then left).
+    static func open(_ make: @escaping @Sendable () throws(NetlinkError) -> Socket) async throws(NetlinkError)
+        -> SocketOwner
+    {
+        let worker = WorkerPool.shared.next()
         let socket = try await worker.run { () throws(NetlinkError) in UncheckedBox(try make()) }
         return SocketOwner(worker: worker, socket: socket.value)
     }
@@ -25,6 +26,12 @@ final class SocketOwner<Socket>: @unchecked Sendable {
     ) async throws(NetlinkError) -> T {
         let socket = UncheckedBox(socket)
         return try await worker.run { () throws(NetlinkError) in try body(socket.value) }
+    }
+
+    deinit {
+        // The socket must be released on its own thread too.
+        let socket = UncheckedBox(socket)
+        worker.submit { _ = socket }
     }
 }
 

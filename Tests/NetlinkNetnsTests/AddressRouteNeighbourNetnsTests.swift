@@ -4,21 +4,8 @@ import NetlinkTestSupport
 import Testing
 
 @Suite(.serialized) struct AddressRouteNeighbourNetnsTests {
-    /// A namespace with an up bridge "br0" and an up vxlan "vx0" (VNI 5000, local 10.9.0.1).
-    private func withOverlay(_ body: (String, RouteClient) async throws -> Void) async throws {
-        try await Scratch.withNamespaces(1) { names in
-            let client = try await RouteClient.open(.named(names[0]))
-            try await client.createLink(LinkSpec(name: "br0", kind: .bridge, up: true))
-            try await client.createLink(
-                LinkSpec(
-                    name: "vx0", kind: .vxlan(VXLANOptions(vni: 5000, local: IPAddress("10.9.0.1"))),
-                    master: "br0", up: true))
-            try await body(names[0], client)
-        }
-    }
-
     @Test func addressesAddListAndDeleteForBothFamilies() async throws {
-        try await withOverlay { ns, client in
+        try await Scratch.withOverlay { ns, client in
             let v4 = Address(device: "br0", address: try #require(IPAddress("10.1.0.1")), prefixLength: 24)
             let v6 = Address(device: "br0", address: try #require(IPAddress("fd00:1::1")), prefixLength: 64)
             try await client.addAddress(v4)
@@ -40,7 +27,7 @@ import Testing
     }
 
     @Test func routesReplaceIdempotentlyWithOnlinkAndTables() async throws {
-        try await withOverlay { ns, client in
+        try await Scratch.withOverlay { ns, client in
             try await client.addAddress(
                 Address(device: "br0", address: try #require(IPAddress("10.1.0.1")), prefixLength: 24))
             let onlink = Route(
@@ -49,7 +36,7 @@ import Testing
             try await client.replaceRoute(onlink)
             try await client.replaceRoute(onlink)
             let main = try Shell.ip(ns, "route", "show")
-            #expect(main.contains("10.2.0.0/16 via 192.168.7.1 dev br0 onlink"))
+            #expect(main.contains("10.2.0.0/16 via 192.168.7.1 dev br0 proto 83 onlink"))
             let inTable = Route(
                 destination: try #require(IPAddress("0.0.0.0")), prefixLength: 0,
                 gateway: IPAddress("10.1.0.254"), device: "br0", table: 100)
@@ -73,7 +60,7 @@ import Testing
     }
 
     @Test func neighboursArePermanentAndReplaceable() async throws {
-        try await withOverlay { ns, client in
+        try await Scratch.withOverlay { ns, client in
             let neighbour = Neighbour(
                 device: "br0", address: try #require(IPAddress("10.1.0.5")),
                 mac: LinkLayerAddress("02:42:0a:01:00:05"))
@@ -109,7 +96,7 @@ import Testing
     }
 
     @Test func fdbEntriesPointMACsAtRemoteVTEPs() async throws {
-        try await withOverlay { ns, client in
+        try await Scratch.withOverlay { ns, client in
             let entry = FDBEntry(
                 device: "vx0", mac: try #require(LinkLayerAddress("02:42:0a:01:00:05")),
                 destination: IPAddress("192.168.1.2"))
@@ -132,7 +119,7 @@ import Testing
     }
 
     @Test func batchesReportEachFailureAgainstItsOwnRequest() async throws {
-        try await withOverlay { ns, client in
+        try await Scratch.withOverlay { ns, client in
             let count = 3000
             var entries: [FDBEntry] = []
             var neighbours: [Neighbour] = []

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import Netlink
 import Synchronization
 import Testing
 
@@ -72,5 +73,19 @@ public enum Scratch {
             names.append(name)
         }
         try await body(names)
+    }
+
+    /// One namespace with an up bridge "br0" and an up vxlan "vx0" (VNI 5000, local 10.9.0.1,
+    /// enslaved to br0), and a RouteClient in it.
+    public static func withOverlay(_ body: (String, RouteClient) async throws -> Void) async throws {
+        try await withNamespaces(1) { names in
+            let client = try await RouteClient.open(.named(names[0]))
+            try await client.createLink(LinkSpec(name: "br0", kind: .bridge, up: true))
+            try await client.createLink(
+                LinkSpec(
+                    name: "vx0", kind: .vxlan(VXLANOptions(vni: 5000, local: IPAddress("10.9.0.1"))),
+                    master: "br0", up: true))
+            try await body(names[0], client)
+        }
     }
 }

@@ -14,7 +14,7 @@ import Testing
         var all: [[UInt8]] { lock.withLock { received } }
     }
 
-    private final class FakeKernel: @unchecked Sendable {
+    final class FakeKernel: @unchecked Sendable {
         let near: Int32
         let far: Int32
 
@@ -31,6 +31,8 @@ import Testing
         }
 
         typealias Message = (UInt16, UInt16, UInt32, [UInt8])
+        /// A sequence number that stands for "the sequence of the request being answered".
+        static let echo: UInt32 = 0xffff_ffff
 
         /// One datagram holding these messages (type, flags, sequence, payload).
         static func datagram(_ messages: [Message]) -> [UInt8] {
@@ -53,12 +55,14 @@ import Testing
             let far = far
             let thread = Thread {
                 for group in groups {
-                    var request = [UInt8](repeating: 0, count: 65_536)
+                    var request = [UInt8](repeating: 0, count: 262_144)
                     let count = request.withUnsafeMutableBytes { recv(far, $0.baseAddress, $0.count, 0) }
                     if count <= 0 { return }
                     requests.append(Array(request.prefix(count)))
+                    let sequence = count >= 12 ? Attributes.u32(request[8..<12]) ?? 0 : 0
                     for messages in group {
-                        let bytes = FakeKernel.datagram(messages)
+                        let bytes = FakeKernel.datagram(
+                            messages.map { ($0.0, $0.1, $0.2 == FakeKernel.echo ? sequence : $0.2, $0.3) })
                         _ = bytes.withUnsafeBytes { send(far, $0.baseAddress, $0.count, 0) }
                     }
                 }
@@ -72,7 +76,7 @@ import Testing
         }
     }
 
-    private typealias Message = FakeKernel.Message
+    typealias Message = FakeKernel.Message
     private var request: [UInt8] {
         var bytes = [UInt8](repeating: 0, count: 20)
         Pipeline.store32(20, in: &bytes, at: 0)

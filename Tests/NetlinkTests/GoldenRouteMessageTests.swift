@@ -14,10 +14,8 @@ import Testing
         let neighbour = Neighbour(
             device: "br0", address: try #require(IPAddress("10.7.0.1")),
             mac: LinkLayerAddress("02:42:00:00:00:01"))
-        let object = try RouteObjects.neighbour(neighbour, index: 2)
-        defer { rtnl_neigh_put(object) }
-        let bytes = try RouteObjects.neighbourMessage(
-            object, add: true, flags: RouteObjects.nlmCreate | RouteObjects.nlmReplace)
+        let bytes = try NeighbourMessages.neighbour(
+            neighbour, index: 2, add: true, flags: NeighbourMessages.create | NeighbourMessages.replace)
         #expect(
             // len 48, RTM_NEWNEIGH, CREATE|REPLACE
             hex(bytes) == "30000000" + "1c00" + "0005" + "00000000" + "00000000"
@@ -30,16 +28,14 @@ import Testing
         let entry = FDBEntry(
             device: "vx0", mac: try #require(LinkLayerAddress("02:42:0a:01:00:05")),
             destination: IPAddress("192.168.1.2"))
-        let object = try RouteObjects.fdb(entry, index: 3)
-        defer { rtnl_neigh_put(object) }
-        let bytes = try RouteObjects.neighbourMessage(
-            object, add: true, flags: RouteObjects.nlmCreate | RouteObjects.nlmReplace)
+        let bytes = try NeighbourMessages.fdb(
+            entry, index: 3, add: true, flags: NeighbourMessages.create | NeighbourMessages.replace)
         #expect(
             hex(bytes) == "30000000" + "1c00" + "0005" + "00000000" + "00000000"
                 + "07000000" + "03000000" + "8000" + "02" + "00"  // AF_BRIDGE, ifindex 3, PERMANENT, NTF_SELF
                 + "0800" + "0100" + "c0a80102"  // NDA_DST: the remote VTEP
                 + "0a00" + "0200" + "02420a010005" + "0000")
-        let delete = try RouteObjects.neighbourMessage(object, add: false, flags: 0)
+        let delete = try NeighbourMessages.fdb(entry, index: 3, add: false, flags: 0)
         #expect(Array(delete[4..<8]) == [0x1d, 0x00, 0x00, 0x00])  // RTM_DELNEIGH, no flags
     }
 
@@ -133,7 +129,8 @@ import Testing
         defer { nlmsg_free(built) }
         let bytes = Libnl.messageBytes(built)
         // rtmsg: family, dst_len, src_len, tos, table, protocol, scope, type, flags.
-        #expect(Array(bytes[16..<24]) == [2, 16, 0, 0, 100, UInt8(RTPROT_BOOT), 0, UInt8(RTN_UNICAST)])
+        #expect(
+            Array(bytes[16..<24]) == [2, 16, 0, 0, 100, RouteProtocol.shoal.rawValue, 0, UInt8(RTN_UNICAST)])
         let attributes = Attributes.parse(bytes, from: 28)
         #expect(attributes[UInt16(RTA_DST.rawValue)].map(Array.init) == [10, 2, 0, 0])
         #expect(Attributes.u32(attributes[UInt16(RTA_TABLE.rawValue)]) == 100)

@@ -1,20 +1,17 @@
-import CNetlinkRoute
 import Glibc
 import Testing
 
 @testable import Netlink
 
 @Suite struct NetlinkErrorTests {
-    @Test func existsMatchesBothKernelAndLibnlCodes() {
+    @Test func existsAndNotFoundAreKernelErrnos() {
         #expect(NetlinkError(.errno(EEXIST), operation: "x").isAlreadyExists)
-        #expect(NetlinkError.libnl(-NLE_EXIST, "x").isAlreadyExists)
         #expect(!NetlinkError(.errno(ENOENT), operation: "x").isAlreadyExists)
-    }
-
-    @Test func notFoundMatchesBothKernelAndLibnlCodes() {
-        #expect(NetlinkError(.errno(ENOENT), operation: "x").isNotFound)
-        #expect(NetlinkError.libnl(-NLE_OBJ_NOTFOUND, "x").isNotFound)
-        #expect(!NetlinkError.libnl(-NLE_EXIST, "x").isNotFound)
+        for code in [ENOENT, ENODEV, ESRCH, EADDRNOTAVAIL] {
+            #expect(NetlinkError(.errno(code), operation: "x").isNotFound)
+        }
+        // EADDRINUSE is its own error, not "already exists" (libnl folded it into NLE_EXIST).
+        #expect(!NetlinkError(.errno(EADDRINUSE), operation: "x").isAlreadyExists)
     }
 
     @Test func descriptionNamesOperationAndCode() {

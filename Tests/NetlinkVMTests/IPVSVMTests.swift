@@ -1,3 +1,4 @@
+import Foundation
 import Glibc
 import Netlink
 import NetlinkTestSupport
@@ -143,7 +144,7 @@ import Testing
             requests.insert(requests[0], at: duplicate)  // The same service again: EEXIST.
             let missing = ServiceKey.address(.tcp, .v4(10, 9, 9, 9), port: 1)
             requests.append(.addDestination(missing, Destination(address: .v4(10, 3, 0, 1), port: 1)))
-            let results = await client.apply(batch: requests)
+            let results = try await client.apply(batch: requests)
             #expect(results.count == requests.count)
             #expect(results[duplicate]?.isAlreadyExists == true, "\(String(describing: results[duplicate]))")
             #expect(results[requests.count - 1]?.isNotFound == true, "\(String(describing: results.last))")
@@ -155,6 +156,41 @@ import Testing
             let state = try await client.state()
             #expect(state.count == 200)
             #expect(state.allSatisfy { $0.destinations.count == 5 })
+        }
+    }
+
+    // Issue #8, bug 8: read back, a persistent service with a netmask equals the desired one, and
+    // the kernel got the mask in network order (ipvsadm prints what the kernel holds).
+    @Test func persistentServiceWithNetmaskReadsBackEqual() async throws {
+        try await withIPVS { ns, client in
+            let key = ServiceKey.address(.tcp, try #require(IPAddress("10.0.0.7")), port: 443)
+            let desired = VirtualService(
+                key: key, scheduler: "sh", flags: 1, timeout: 300, netmask: 0xffff_ff00)
+            try await client.apply(.addService(desired))
+            #expect(try ipvsadm(ns, "-Ln").contains("TCP  10.0.0.7:443 sh persistent 300 mask 255.255.255.0"))
+            #expect(try await client.service(key) == desired)
+            #expect(try await client.services() == [desired])
+            let destination = Destination(address: .v4(10, 1, 0, 2), port: 443, weight: 2)
+            try await client.apply(.addDestination(key, destination))
+            #expect(try await client.destinations(of: key) == [destination])
+        }
+    }
+
+    /// The IPVS sysctls the agent sets, inside the namespace, as `sysctl` shows them there.
+    @Test func ipvsSysctlsAreSetInsideTheNamespace() async throws {
+        try await withIPVS { ns, _ in
+            let namespace = NetworkNamespace.named(ns)
+            for key in [
+                "net.ipv4.vs.conntrack", "net.ipv4.vs.expire_nodest_conn",
+                "net.ipv4.vs.expire_quiescent_template",
+            ] {
+                try await namespace.setSysctl(key, to: "1")
+                #expect(try await namespace.sysctl(key) == "1")
+                let shown = try Shell.run(["ip", "netns", "exec", ns, "sysctl", "-n", key])
+                #expect(shown.trimmingCharacters(in: .whitespacesAndNewlines) == "1", "\(key)")
+            }
+            try await namespace.setSysctl("net.ipv4.vs.conn_reuse_mode", to: "0")
+            #expect(try await namespace.sysctl("net.ipv4.vs.conn_reuse_mode") == "0")
         }
     }
 }
