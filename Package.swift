@@ -79,7 +79,7 @@ let package = Package(
         .target(
             name: "ShoalAgent",
             dependencies: [
-                "ShoalModel", "ShoalPKI",
+                "ShoalModel", "ShoalPKI", "Netlink",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -125,6 +125,10 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "NetlinkTests", dependencies: ["Netlink"], swiftSettings: strict),
+        // The agent's planners, data plane loop and feed follower against a fake kernel: no root.
+        .testTarget(
+            name: "ShoalAgentDataPlaneTests", dependencies: ["ShoalAgent", "ShoalModel"],
+            swiftSettings: strict),
         // For the netns and VM tests: runs `ip`, `bridge` and `ipvsadm` in namespaces it cleans up, and checks NetlinkErrors.
         .target(
             name: "NetlinkTestSupport", dependencies: ["Netlink"], path: "Tests/NetlinkTestSupport",
@@ -167,6 +171,9 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The agent data plane with many remote endpoints: time against iproute2, resident memory.
+        .executableTarget(
+            name: "shoal-agent-bench", dependencies: ["ShoalAgent", "ShoalModel"], swiftSettings: strict),
         .testTarget(name: "ShoalModelTests", dependencies: ["ShoalModel"], swiftSettings: strict),
         .testTarget(
             name: "ShoalPKITests",

@@ -5,8 +5,8 @@ import ShoalPKI
 import Synchronization
 
 /// The node agent's control-plane side: join (or reuse saved credentials), register, heartbeat,
-/// follow the feed (resuming with `since`), renew the certificate before it expires. The kernel
-/// reconcilers that consume the feed come with a later issue.
+/// follow the feed (resuming with `since`), renew the certificate before it expires; with a data
+/// plane configured, turn the feed into the node's overlay, task namespaces and running tasks.
 public actor Agent {
     public struct Configuration: Sendable {
         public var dataDir: String
@@ -15,6 +15,10 @@ public actor Agent {
         public var name: String
         public var address: IPv4Address
         public var renewalCheckSeconds: Double = 60
+        /// No line for this long (3 keep-alive periods) means the stream is dead: reconnect.
+        public var feedWatchdogSeconds: Double = 30
+        /// Nil: control plane only (join, heartbeats, feed), as in the security tests.
+        public var dataPlane: DataPlaneOptions?
 
         public init(dataDir: String, joinAddress: String?, token: String?, name: String, address: IPv4Address)
         {
@@ -26,12 +30,24 @@ public actor Agent {
         }
     }
 
+    /// Where the data plane keeps its namespaces and how it behaves.
+    public struct DataPlaneOptions: Sendable {
+        /// Namespace bind mounts (`netns/`) and the admin socket (`agent.sock`).
+        public var runDir: String
+        public var vxlanPort: UInt16 = 4789
+        public var reconcile = DataPlane.Settings()
+        public var tasks = TaskSupervisor.Settings()
+
+        public init(runDir: String) { self.runDir = runDir }
+    }
+
     /// What the agent did, for logs and tests.
     public struct Status: Sendable {
         public var joined = false
         public var reusedCredentials = false
         public var feedConnections = 0
         public var feedMessages = 0
+        public var feedReconnects: [String] = []
         public var lastRevision: UInt64?
         public var renewals = 0
         public var serial = ""
@@ -40,6 +56,9 @@ public actor Agent {
     nonisolated public let configuration: Configuration
     private let logger: Logger
     private var client: ControlPlaneClient?
+    private var follower = FeedFollower()
+    public private(set) var dataPlane: DataPlane?
+    private var admin: AdminServer?
     public private(set) var status = Status()
 
     public init(configuration: Configuration, logger: Logger = Logger(label: "shoald.agent")) {
@@ -93,11 +112,12 @@ public actor Agent {
     /// Runs heartbeats, the feed and renewal until cancelled.
     public func run() async throws {
         let client = try await start()
+        let dataPlane = try makeDataPlane(nodeID: client.nodeID)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await self.heartbeatLoop(period: 5) }
             group.addTask { await self.feedLoop() }
             group.addTask { await self.renewalLoop() }
-            _ = client
+            if let dataPlane { group.addTask { await dataPlane.run() } }
             try await group.next()
             group.cancelAll()
         }
@@ -116,37 +136,113 @@ public actor Agent {
         }
     }
 
-    /// Follows the feed; after the stream ends it reconnects and resumes after the last revision.
-    public func feedLoop() async {
-        while !Task.isCancelled {
-            guard let client else { return }
-            status.feedConnections += 1
-            do {
-                let code = try await client.feed(since: status.lastRevision) { message in
-                    await self.received(message)
+    func makeDataPlane(nodeID: String) throws(DataPlaneError) -> DataPlane? {
+        guard let options = configuration.dataPlane else { return nil }
+        let files = NamespaceFiles(runDirectory: options.runDir)
+        try files.prepare()
+        let config = OverlayConfig(local: configuration.address, port: options.vxlanPort)
+        let supervisor = TaskSupervisor(
+            dataDir: configuration.dataDir, namespaces: files, settings: options.tasks,
+            report: { id, state, message in await self.report(id, state: state, message: message) })
+        let dataPlane = DataPlane(
+            nodeID: nodeID, kernel: NetlinkOverlayKernel(files: files, config: config),
+            supervisor: supervisor,
+            config: config, settings: options.reconcile)
+        admin = try AdminServer(
+            path: options.runDir + "/agent.sock",
+            routes: [
+                "/v1/state": { AdminServer.blocking { await dataPlane.snapshotJSON() } },
+                "/v1/programmed": { AdminServer.blocking { await dataPlane.programmedJSON() } },
+            ])
+        self.dataPlane = dataPlane
+        return dataPlane
+    }
+
+    /// Task states go to the manager in the background, retried while it is away, so the data
+    /// plane never waits on the network.
+    func report(_ taskID: String, state: TaskState, message: String?) {
+        logger.info("task \(taskID) \(state.rawValue)\(message.map { ": \($0)" } ?? "")")
+        Task {
+            for attempt in 0..<20 {
+                guard let client = self.client else { return }
+                do {
+                    _ = try await client.reportTask(taskID, state: state, message: message)
+                    return
+                } catch ClientError.http(let status, _) where (400..<500).contains(status) {
+                    return  // the manager has forgotten the task: nothing to retry
+                } catch {
+                    try? await Task.sleep(for: .seconds(FeedFollower.backoff(attempt: attempt)))
                 }
-                logger.info("feed ended (HTTP \(code)); reconnecting")
-            } catch {
-                logger.warning("feed failed: \(error)")
             }
-            try? await Task.sleep(for: .seconds(1))
         }
     }
 
-    func received(_ message: FeedMessage) {
+    /// Follows the feed. A gap, an undecodable line or a silent stream drops the connection; the
+    /// agent reconnects with `since` after a jittered backoff while the data plane keeps the last
+    /// state it was given.
+    public func feedLoop() async {
+        var attempt = 0
+        while !Task.isCancelled {
+            guard let client else { return }
+            status.feedConnections += 1
+            let messagesBefore = status.feedMessages
+            let reason = await followOnce(client)
+            logger.info("\(reason); reconnecting")
+            status.feedReconnects.append(reason)
+            if status.feedReconnects.count > 20 { status.feedReconnects.removeFirst() }
+            attempt = status.feedMessages > messagesBefore ? 0 : attempt + 1
+            try? await Task.sleep(for: .seconds(FeedFollower.backoff(attempt: attempt)))
+        }
+    }
+
+    /// One connection: returns why it ended.
+    func followOnce(_ client: ControlPlaneClient) async -> String {
+        let session = FeedSession()
+        let path = "/v1/nodes/\(client.nodeID)/feed" + (follower.since.map { "?since=\($0)" } ?? "")
+        let watchdog = configuration.feedWatchdogSeconds
+        return await withTaskGroup(of: String.self) { group in
+            group.addTask {
+                do {
+                    let code = try await client.http.stream(path) { line in
+                        guard session.touch() else { return }
+                        await self.received(line: line, session: session)
+                    }
+                    return "feed ended (HTTP \(code))"
+                } catch {
+                    return "feed failed: \(error)"
+                }
+            }
+            group.addTask {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: .milliseconds(100))
+                    if let reason = session.check(silentFor: watchdog) { return reason }
+                }
+                return "feed stopped"
+            }
+            let reason = await group.next() ?? "feed stopped"
+            session.abort(reason)
+            group.cancelAll()
+            return reason
+        }
+    }
+
+    func received(line: String, session: FeedSession) async {
         status.feedMessages += 1
-        switch message.type {
-        case .complete:
-            status.lastRevision = message.revision
-            logger.info(
-                "feed COMPLETE at revision \(message.revision ?? 0), \(message.objects?.count ?? 0) objects")
-        case .incremental:
-            status.lastRevision = message.to
-            logger.info(
-                "feed INCREMENTAL \(message.from ?? 0) -> \(message.to ?? 0), \(message.changes?.count ?? 0) changes"
-            )
-        case .keepalive:
+        switch follower.handle(line: line) {
+        case .changed(let complete):
+            status.lastRevision = follower.since
+            if complete {
+                logger.info(
+                    "feed COMPLETE at revision \(follower.since ?? 0), \(follower.view.objects.count) objects"
+                )
+            } else {
+                logger.info("feed INCREMENTAL to revision \(follower.since ?? 0)")
+            }
+            await dataPlane?.update(view: follower.view.objects, revision: follower.since)
+        case .alive:
             break
+        case .reconnect(let reason):
+            session.abort(reason)
         }
     }
 
@@ -171,6 +267,35 @@ public actor Agent {
         } catch {
             logger.warning("certificate renewal failed: \(error)")
             throw error
+        }
+    }
+}
+
+/// One feed connection's liveness: when the last line came, and whether it was abandoned.
+final class FeedSession: Sendable {
+    private let state = Mutex<(last: Date, abort: String?)>((Date(), nil))
+
+    /// Records a line; false once the session was abandoned (its late lines are ignored).
+    func touch() -> Bool {
+        state.withLock { state in
+            state.last = Date()
+            return state.abort == nil
+        }
+    }
+
+    func abort(_ reason: String) {
+        state.withLock { state in
+            if state.abort == nil { state.abort = reason }
+        }
+    }
+
+    func check(silentFor limit: Double) -> String? {
+        state.withLock { state in
+            if let reason = state.abort { return reason }
+            if Date().timeIntervalSince(state.last) > limit {
+                return "feed silent for \(Int(limit)) s (watchdog)"
+            }
+            return nil
         }
     }
 }

@@ -28,6 +28,27 @@ struct AgentCommand: AsyncParsableCommand {
     @Option(help: "Seconds between renewal checks.")
     var renewalCheck: Double = 60
 
+    @Flag(help: "Program the overlay and run tasks (needs root): the node's data plane.")
+    var dataPlane = false
+
+    @Option(help: "Run directory for namespace bind mounts and the admin socket (default DATA_DIR/run).")
+    var runDir: String?
+
+    @Option(help: "UDP port of the VXLAN tunnels.")
+    var vxlanPort: UInt16 = 4789
+
+    @Option(help: "Seconds between full resyncs of the kernel state (drift repair).")
+    var resync: Double = 30
+
+    @Option(help: "Seconds a stopping task gets after SIGTERM before SIGKILL.")
+    var stopGrace: Double = 10
+
+    @Option(help: "Seconds before a replacement task starts in the slot of one that ended.")
+    var restartDelay: Double = 2
+
+    @Option(help: "Seconds without a feed line before reconnecting.")
+    var feedWatchdog: Double = 30
+
     func run() async throws {
         guard let address = IPv4Address(advertiseAddr) else {
             throw ValidationError("--advertise-addr must be an IPv4 address, got \(advertiseAddr)")
@@ -36,10 +57,21 @@ struct AgentCommand: AsyncParsableCommand {
             dataDir: dataDir, joinAddress: join, token: token,
             name: name ?? ProcessInfo.processInfo.hostName, address: address)
         configuration.renewalCheckSeconds = renewalCheck
+        configuration.feedWatchdogSeconds = feedWatchdog
+        if dataPlane {
+            var options = Agent.DataPlaneOptions(runDir: runDir ?? dataDir + "/run")
+            options.vxlanPort = vxlanPort
+            options.reconcile.resyncSeconds = resync
+            options.tasks.stopGrace = stopGrace
+            options.tasks.restartDelay = restartDelay
+            configuration.dataPlane = options
+        }
         let agent = Agent(configuration: configuration)
         do {
             try await agent.run()
         } catch let error as JoinError {
+            throw ValidationError(error.description)
+        } catch let error as DataPlaneError {
             throw ValidationError(error.description)
         }
     }

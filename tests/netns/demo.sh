@@ -19,4 +19,7 @@ grep -q 'plain HTTP is refused"} (HTTP 400)' <<<"$out" || fail "plain HTTP was n
 grep -q 'join failed: manager answered 401: invalid join token secret' <<<"$out" || fail "a rotated token was accepted"
 grep -q '"state":"ready"}* (HTTP 200)' <<<"$out" || fail "the joined agent stopped working after rotation"
 grep -q 'refused a client certificate: .* is revoked' <<<"$out" || fail "a removed node's certificate was not refused"
-echo "ok: scripts/demo shows placement, feed views, failure and rescheduling, join, roles, rotation, revocation"
+grep -qE '^from task hello\.[0-9]+\.[0-9a-z]+ on node1: GET http://[0-9.]+:8080/ \(a task on node2\) answers: hello\.[0-9]+\.[0-9a-z]+$' <<<"$out" ||
+    fail "no HTTP answer across the overlay"
+grep -qE '^[0-9a-f:]{17} dst 172\.29\.0\.12 ' <<<"$out" || fail "node1's FDB has no entry towards node2"
+echo "ok: scripts/demo shows placement, feed views, failure and rescheduling, join, roles, rotation, revocation, HTTP across the overlay"

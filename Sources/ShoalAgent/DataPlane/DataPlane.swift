@@ -1,0 +1,236 @@
+import Foundation
+import ShoalModel
+import Synchronization
+
+/// The node's data plane: turns the feed view into kernel state and running tasks. Desired and
+/// applied are kept side by side; the kernel is dumped at the first reconcile, after any failure
+/// and on the periodic resync, and otherwise only the planned difference is applied.
+public actor DataPlane {
+    public struct Settings: Sendable {
+        /// Full dump-and-diff period: repairs drift made behind the agent's back.
+        public var resyncSeconds: Double = 30
+        public var tickSeconds: Double = 0.2
+        public init() {}
+    }
+
+    /// What the admin API serves.
+    public struct Snapshot: Codable, Sendable {
+        public var revision: UInt64?
+        public var desired: DesiredNode
+        public var applied: ObservedNode?
+        public var tasks: [String: TaskSupervisor.TaskStatus]
+        public var lastErrors: [String]
+        public var reconciles: Int
+        /// Removals of wanted objects the kernel announced (each triggers a dump and repair).
+        public var drifts: Int
+        public var lastOps: [String]
+        public var lastSyncMilliseconds: Double
+    }
+
+    let nodeID: String
+    let kernel: any OverlayKernel
+    let supervisor: TaskSupervisor
+    let config: OverlayConfig
+    let settings: Settings
+    private var view: [String: FeedObject]?
+    private var revision: UInt64?
+    private var desired = DesiredNode()
+    private var applied: ObservedNode?
+    private var needsDump = true
+    private var errors: [String] = []
+    private var reconciles = 0
+    private var lastOps: [String] = []
+    private var lastSync: Double = 0
+    private var failures = 0
+    private var drifts = 0
+    private var extraLive: Set<String> = []
+    private var dirty: AsyncStream<Void>.Continuation?
+    private var nextIndex: Int32 = 1 << 30
+    /// When each peer's FDB entry was first programmed ("network/mac" -> seconds since 1970):
+    /// the convergence benchmark reads it.
+    private var programmedAt: [String: Double] = [:]
+
+    public init(
+        nodeID: String, kernel: any OverlayKernel, supervisor: TaskSupervisor, config: OverlayConfig,
+        settings: Settings = Settings()
+    ) {
+        self.nodeID = nodeID
+        self.kernel = kernel
+        self.supervisor = supervisor
+        self.config = config
+        self.settings = settings
+    }
+
+    /// A new view from the feed (after a COMPLETE or an INCREMENTAL that applied).
+    public func update(view: [String: FeedObject], revision: UInt64?) {
+        self.view = view
+        self.revision = revision
+        dirty?.yield()
+    }
+
+    /// Reconciles on every change, on ticks when a workload ended, on the resync timer, and after
+    /// failures with backoff. Nothing is touched before the first view arrives: an empty desired
+    /// state must never wipe the kernel at start.
+    public func run() async {
+        let (changes, continuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        dirty = continuation
+        await supervisor.adopt()
+        await kernel.watch { event in await self.drift(event) }
+        let settings = settings
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: .seconds(settings.tickSeconds))
+                    if await self.supervisor.tick() { await self.kick() }
+                }
+            }
+            group.addTask {
+                while !Task.isCancelled {
+                    try? await Task.sleep(
+                        for: .seconds(settings.resyncSeconds * Double.random(in: 0.9...1.1)))
+                    await self.requestResync()
+                }
+            }
+            group.addTask {
+                for await _ in changes {
+                    let delay = await self.reconcile()
+                    if let delay {
+                        try? await Task.sleep(for: .seconds(delay))
+                        await self.requestResync()
+                    }
+                }
+            }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+
+    func kick() { dirty?.yield() }
+
+    /// A removal the kernel announced: drift when the object is still wanted (someone deleted it
+    /// by hand), the echo of our own delete otherwise.
+    public func drift(_ event: DriftEvent) {
+        let wanted: Bool
+        switch event {
+        case .fdbRemoved(let network, let mac):
+            wanted = desired.networks[network]?.peers.contains { $0.mac.description == mac } ?? false
+        case .neighbourRemoved(let network, let address):
+            wanted = desired.networks[network]?.peers.contains { $0.address.description == address } ?? false
+        case .linkRemoved(let network, let name):
+            wanted =
+                desired.networks[network] != nil
+                && (name == KernelNames.bridge || name == KernelNames.vxlan
+                    || desired.tasks.values.contains { $0.run && KernelNames.hostPort(task: $0.id) == name })
+        case .overflow:
+            wanted = true
+        }
+        if wanted {
+            drifts += 1
+            requestResync()
+        }
+    }
+
+    /// The next reconcile dumps the kernel first (drift repair).
+    public func requestResync() {
+        needsDump = true
+        dirty?.yield()
+    }
+
+    /// One pass as if `ids` had live processes (benchmarks: keeps a network without a workload).
+    public func reconcileKeeping(_ ids: Set<String>) async -> Double? {
+        extraLive = ids
+        defer { extraLive = [] }
+        return await reconcile()
+    }
+
+    /// One pass. Returns a retry delay after a failure (jittered doubling from 50 ms, capped at 30 s).
+    @discardableResult
+    public func reconcile() async -> Double? {
+        guard let view else { return nil }
+        let started = Date()
+        reconciles += 1
+        let live = await supervisor.live.union(extraLive)
+        desired = DesiredNode(view: view, nodeID: nodeID, liveTasks: live)
+        var failed = false
+        if needsDump || applied == nil {
+            do {
+                applied = try await kernel.dump()
+                needsDump = false
+            } catch {
+                note("dump: \(error)")
+                failed = true
+            }
+        }
+        var ops: [OverlayOp] = []
+        if var state = applied {
+            let tasks = desired.tasksNeedingNetwork(liveTasks: live)
+            ops = OverlayPlanner.plan(
+                desired: desired, tasks: tasks, observed: state, config: config, keep: live)
+            let results = await kernel.apply(batch: ops)
+            for (op, error) in zip(ops, results) {
+                if let error {
+                    note("\(error)")
+                    failed = true
+                    continue
+                }
+                state.record(op, config: config, nextIndex: &nextIndex)
+                if case .replaceFDB(let network, let peer) = op {
+                    let key = "\(network)/\(peer.mac)"
+                    if programmedAt[key] == nil { programmedAt[key] = Date().timeIntervalSince1970 }
+                }
+            }
+            applied = state
+            let pending = OverlayPlanner.plan(
+                desired: desired, tasks: tasks, observed: state, config: config, keep: live)
+            var ready = Set(desired.tasks.keys)
+            for op in pending {
+                switch op {
+                case .createTaskNamespace(let id), .attach(let id, _): ready.remove(id)
+                case .ensureNetwork(let network, _):
+                    for task in desired.tasks.values
+                    where task.attachments.contains(where: { $0.networkID == network.id }) {
+                        ready.remove(task.id)
+                    }
+                default: break
+                }
+            }
+            for error in await supervisor.sync(desired.tasks, ready: ready) { note(error) }
+        }
+        if !ops.isEmpty { lastOps = ops.map(\.description) }
+        lastSync = Date().timeIntervalSince(started) * 1000
+        guard failed else {
+            failures = 0
+            return nil
+        }
+        needsDump = true
+        failures += 1
+        let base = min(30, 0.05 * pow(2, Double(min(failures, 10))))
+        return base * Double.random(in: 0.5...1.0)
+    }
+
+    func note(_ error: String) {
+        let stamp = ISO8601DateFormatter().string(from: Date())
+        errors.append("\(stamp) \(error)")
+        if errors.count > 50 { errors.removeFirst(errors.count - 50) }
+    }
+
+    public var snapshot: Snapshot {
+        get async {
+            Snapshot(
+                revision: revision, desired: desired, applied: applied, tasks: await supervisor.statuses,
+                lastErrors: errors, reconciles: reconciles, drifts: drifts, lastOps: lastOps,
+                lastSyncMilliseconds: lastSync)
+        }
+    }
+
+    /// The admin API's answers, encoded on request (not on every reconcile).
+    public func snapshotJSON() async -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return (try? encoder.encode(await snapshot)).map(Array.init) ?? Array("{}".utf8)
+    }
+
+    public func programmedJSON() -> [UInt8] {
+        (try? JSONEncoder().encode(programmedAt)).map(Array.init) ?? Array("{}".utf8)
+    }
+}

@@ -1,0 +1,36 @@
+import Foundation
+import Logging
+import ShoalAgent
+import ShoalModel
+import Testing
+
+@Suite struct FeedClientTests {
+    /// The test manager sends a keep-alive every 0.5 s; a 0.2 s watchdog finds the stream silent
+    /// between two of them, drops the connection and resumes with `since`: the feed is followed
+    /// over several connections and the view keeps its revision.
+    @Test func aSilentFeedIsDroppedAndResumed() async throws {
+        let cluster = try await SecureCluster.start()
+        defer { cluster.stop() }
+        var configuration = Agent.Configuration(
+            dataDir: cluster.agentDirectory("w1"), joinAddress: cluster.joinAddress,
+            token: cluster.workerToken,
+            name: "w1", address: IPv4Address(0x7f00_0001))
+        configuration.feedWatchdogSeconds = 0.2
+        var logger = Logger(label: "test.agent")
+        logger.logLevel = .critical
+        let agent = Agent(configuration: configuration, logger: logger)
+        try await agent.start()
+        let feed = Task { await agent.feedLoop() }
+        defer { feed.cancel() }
+        try await cluster.waitUntil { await agent.status.feedConnections >= 3 }
+        let status = await agent.status
+        #expect(status.feedReconnects.contains { $0.contains("watchdog") })
+        #expect(status.lastRevision != nil)
+        // A change made now still arrives on a later connection.
+        let created = try await cluster.admin.request(
+            .POST, "/v1/services", body: Array(#"{"name":"g","mode":"global","command":["x"]}"#.utf8))
+        #expect(created.status == 201)
+        let target = await cluster.revision()
+        try await cluster.waitUntil { (await agent.status.lastRevision ?? 0) >= target }
+    }
+}

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Convergence of the node agents: from a scale request at the manager's API to the new endpoint's
+# FDB entry programmed on every other agent. A 10-node lab, a real manager and 10 real agents
+# (`--data-plane`); a service of `sleep` tasks scaled up by one, EVENTS times, one event at a time.
+# Each agent records when it first programmed each peer's FDB entry (GET /v1/programmed on its
+# admin socket), so the latency is read from the agents' own clocks, not from polling.
+#
+#   scripts/bench/agent-convergence.sh [EVENTS]      (root; build first: swift build --product shoald)
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+events=${1:-100}
+if [[ ${2:-} != inside-lab ]]; then
+    [[ $(id -u) -eq 0 ]] || { echo "error: needs root" >&2; exit 1; }
+    exec "$here/../netns-lab" run --nodes 10 -- "$0" "$events" inside-lab
+fi
+# shellcheck source=../../tests/netns/lib/agent-lab.bash
+source "$here/../../tests/netns/lib/agent-lab.bash"
+trap agent_lab_cleanup EXIT
+nodes=10
+
+start_manager
+for i in $(seq $nodes); do start_agent "$i" --resync 30; done
+wait_for "$nodes ready nodes" 300 bash -c "[[ \$(curl -sS --unix-socket '$socket' http://localhost/v1/nodes | jq '[.[] | select(.state==\"ready\")] | length') == $nodes ]]"
+net_id=$(call POST /networks -d '{"name":"conv","subnet":"10.77.0.0/16"}' | jq -r .id)
+spec() { jq -nc --argjson n "$1" '{name: "conv", replicas: $n, command: ["sleep", "100000"], networks: [{target: "conv"}]}'; }
+call POST /services -d "$(spec $nodes)" >/dev/null
+wait_for "$nodes running tasks" 300 bash -c "[[ \$(curl -sS --unix-socket '$socket' http://localhost/v1/tasks | jq '[.[] | select(.state==\"running\")] | length') == $nodes ]]"
+
+: >"$data/events"
+for k in $(seq "$events"); do
+    replicas=$((nodes + k))
+    version=$(call GET /services/conv | jq .version)
+    t0=$(date +%s.%N)
+    call POST "/services/conv/update?version=$version" -d "$(spec $replicas)" >/dev/null
+    # Wait until the new task runs and every other agent programmed its MAC.
+    for _ in $(seq 500); do
+        read -r mac node < <(call GET /tasks | jq -r --argjson s "$replicas" \
+            '.[] | select(.slot == $s and .state == "running") | "\(.endpoints[0].mac) \(.nodeID)"') || true
+        [[ -n ${mac:-} ]] && break
+        sleep 0.02
+    done
+    [[ -n ${mac:-} ]] || fail "event $k: the new task never ran"
+    owner=$(node_name "$node")
+    for _ in $(seq 500); do
+        done_count=0
+        for i in $(seq $nodes); do
+            [[ node$i == "$owner" ]] && { done_count=$((done_count + 1)); continue; }
+            curl -sS --unix-socket "$data/node$i/run/agent.sock" http://agent/v1/programmed |
+                jq -e --arg k "$net_id/$mac" 'has($k)' >/dev/null && done_count=$((done_count + 1))
+        done
+        [[ $done_count == "$nodes" ]] && break
+        sleep 0.02
+    done
+    [[ $done_count == "$nodes" ]] || fail "event $k: $mac not programmed everywhere"
+    echo "$t0 $mac $owner" >>"$data/events"
+    mac=
+done
+for i in $(seq $nodes); do
+    curl -sS --unix-socket "$data/node$i/run/agent.sock" http://agent/v1/programmed >"$data/programmed-node$i.json"
+done
+python3 - "$data" "$net_id" "$nodes" <<'PY'
+import json, statistics, sys
+data, net, nodes = sys.argv[1], sys.argv[2], int(sys.argv[3])
+programmed = {f"node{i}": json.load(open(f"{data}/programmed-node{i}.json")) for i in range(1, nodes + 1)}
+latencies = []
+for line in open(f"{data}/events"):
+    t0, mac, owner = line.split()
+    times = [p[f"{net}/{mac}"] for name, p in programmed.items() if name != owner]
+    latencies.append((max(times) - float(t0)) * 1000)
+latencies.sort()
+def pct(p):
+    return latencies[min(len(latencies) - 1, int(round(p / 100 * len(latencies))) - 1)]
+print(f"events: {len(latencies)} on {nodes} agents")
+print(f"scale request -> endpoint programmed on every other agent: p50 {pct(50):.1f} ms, p99 {pct(99):.1f} ms, max {latencies[-1]:.1f} ms")
+PY

@@ -1,0 +1,118 @@
+# Helpers for the agent tests: a real manager in the lab's underlay namespace (172.29.0.1) and real
+# `shoald agent --data-plane` processes in the node namespaces. Sourced from inside
+# `scripts/netns-lab run`, so the LAB_* variables are set. Everything is removed by agent_lab_cleanup.
+# shellcheck shell=bash
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)"
+bin=$(cd "$root" && swift build --show-bin-path)
+shoald="$bin/shoald"
+data=$(mktemp -d /tmp/shoal-agent-test.XXXXXX)
+socket="$data/manager/run/shoald.sock"
+manager_ip=172.29.0.1
+declare -A agent_pids=()
+manager_pid=
+
+fail() {
+    echo "FAIL: $*" >&2
+    for f in "$data"/node*.log "$data"/manager.log; do
+        [[ -f $f ]] && { echo "--- $f" >&2; tail -n 30 "$f" >&2; }
+    done
+    # To look at a failed lab before it is removed: AGENT_TEST_PAUSE=SECONDS.
+    [[ -n ${AGENT_TEST_PAUSE:-} ]] && { echo "paused; data in $data" >&2; sleep "$AGENT_TEST_PAUSE"; }
+    exit 1
+}
+
+call() {
+    local method=$1 path=$2
+    shift 2
+    curl -sS --fail-with-body --unix-socket "$socket" -X "$method" -H 'content-type: application/json' \
+        "http://localhost/v1$path" "$@"
+}
+
+# Kills every process whose network namespace is the one bound at $1.
+kill_in_netns() {
+    local inode pid
+    inode=$(stat -L -c %i "$1" 2>/dev/null) || return 0
+    for pid in /proc/[0-9]*; do
+        [[ $(stat -L -c %i "$pid/ns/net" 2>/dev/null) == "$inode" ]] && kill -9 "${pid#/proc/}" 2>/dev/null
+    done
+    return 0
+}
+
+agent_lab_cleanup() {
+    local pid f
+    for pid in "${agent_pids[@]}" $manager_pid; do kill "$pid" 2>/dev/null || true; done
+    for f in "$data"/node*/run/netns/*; do
+        [[ -e $f ]] || continue
+        kill_in_netns "$f"
+        umount -l "$f" 2>/dev/null || true
+    done
+    for f in "$data"/node*/run/netns; do umount -l "$f" 2>/dev/null || true; done
+    rm -rf "$data"
+}
+
+start_manager() {
+    ip -n "$LAB_UNDERLAY_NS" addr add "$manager_ip/24" dev ul0
+    ip netns exec "$LAB_UNDERLAY_NS" "$shoald" manager init --data-dir "$data/manager" \
+        --advertise-addr "$manager_ip" --join-port 2378 >"$data/init.txt"
+    ip netns exec "$LAB_UNDERLAY_NS" "$shoald" manager --data-dir "$data/manager" --listen "$manager_ip:2377" \
+        --join-listen "$manager_ip:2378" --heartbeat-period 1 >"$data/manager.log" 2>&1 &
+    manager_pid=$!
+    for _ in $(seq 100); do call GET /info >/dev/null 2>&1 && return 0; sleep 0.1; done
+    fail "the manager did not start"
+}
+
+# start_agent I [extra args]: node I's agent, in the node namespace but the host's mount namespace
+# (nsenter --net, not `ip netns exec`), so its namespace bind mounts outlive it.
+start_agent() {
+    local i=$1 ns_var ip_var token
+    shift
+    ns_var="LAB_NODE_${i}_NS"
+    ip_var="LAB_NODE_${i}_IP"
+    token=$(grep -o 'SHOAL-1-[0-9a-z-]*' "$data/init.txt" | head -n 1)
+    local join=()
+    [[ -f $data/node$i/node.crt ]] || join=(--join "$manager_ip:2378" --token "$token")
+    nsenter --net="/run/netns/${!ns_var}" "$shoald" agent --data-dir "$data/node$i" "${join[@]}" --name "node$i" \
+        --advertise-addr "${!ip_var}" --data-plane --resync 2 --stop-grace 2 --restart-delay 1 "$@" \
+        >>"$data/node$i.log" 2>&1 &
+    agent_pids[$i]=$!
+}
+
+# The agent's admin API (the data plane's desired and applied state).
+agent_state() { curl -sS --unix-socket "$data/node$1/run/agent.sock" http://agent/v1/state; }
+
+wait_for() {
+    local what=$1 tries=$2
+    shift 2
+    for _ in $(seq "$tries"); do "$@" >/dev/null 2>&1 && return 0; sleep 0.2; done
+    fail "timed out waiting for $what"
+}
+
+running_tasks() {
+    call GET /tasks | jq -r '[.[] | select(.desiredState == "running" and .state == "running")] | length'
+}
+
+# Node name (node<i>) of a node id.
+node_name() { call GET "/nodes/$1" | jq -r .name; }
+
+# The path of a task's namespace file, on whichever node runs it.
+task_netns() {
+    local task=$1 node
+    node=$(call GET /tasks | jq -r --arg id "$task" '.[] | select(.id == $id) | .nodeID')
+    echo "$data/$(node_name "$node")/run/netns/task-$task"
+}
+
+# A tiny HTTP server that answers with its task's name (the agent sets SHOAL_TASK_NAME).
+cat >"$data/echo.py" <<'PY'
+import http.server, os
+name = os.environ["SHOAL_TASK_NAME"].encode()
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("content-length", str(len(name)))
+        self.end_headers()
+        self.wfile.write(name)
+    def log_message(self, *args):
+        pass
+http.server.ThreadingHTTPServer(("0.0.0.0", 8080), Handler).serve_forever()
+PY
