@@ -28,8 +28,11 @@ struct AgentCommand: AsyncParsableCommand {
     @Option(help: "Seconds between renewal checks.")
     var renewalCheck: Double = 60
 
-    @Flag(help: "Program the overlay and run tasks (needs root): the node's data plane.")
-    var dataPlane = false
+    // On by default, as a Swarm node programs its network; --no-data-plane keeps only the control plane.
+    @Flag(
+        inversion: .prefixedNo,
+        help: "Program the overlay and run tasks (needs root): the node's data plane.")
+    var dataPlane = true
 
     @Option(help: "Run directory for namespace bind mounts and the admin socket (default DATA_DIR/run).")
     var runDir: String?
