@@ -121,6 +121,9 @@ let package = Package(
         .testTarget(
             name: "NetlinkVMTests", dependencies: ["Netlink", "NetlinkTestSupport"], swiftSettings: strict),
         .executableTarget(name: "shoal-bench", dependencies: ["Netlink"], swiftSettings: strict),
+        // The orchestration core at 1,000 nodes and 100,000 tasks (docs/benchmarks.md).
+        .executableTarget(
+            name: "shoal-core-bench", dependencies: ["ShoalCore", "ShoalModel"], swiftSettings: strict),
         .testTarget(name: "ShoalModelTests", dependencies: ["ShoalModel"], swiftSettings: strict),
         .testTarget(
             name: "ShoalPKITests",
