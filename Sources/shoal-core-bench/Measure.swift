@@ -20,7 +20,7 @@ func cpuSeconds() -> Double {
 func peakResidentMiB() -> Double {
     guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
         let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
-        let kib = Double(line.split(separator: " ").dropFirst().first ?? "")
+        let kib = Double(line.split(whereSeparator: { $0 == " " || $0 == "\t" }).dropFirst().first ?? "")
     else { return 0 }
     return kib / 1024
 }
