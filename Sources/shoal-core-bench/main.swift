@@ -192,4 +192,6 @@ print("feed: \(totals.messages) messages, \(totals.bytes / 1_000_000) MB, \(tota
 heartbeats.cancel()
 agents.cancel()
 loop.cancel()
+// exit skips the defer above.
+try? FileManager.default.removeItem(atPath: directory)
 exit(0)
