@@ -292,18 +292,15 @@ public enum ManagerAPI {
         guard let node = await state(manager).node(named: nodeID) else {
             throw StoreError.notFound("no node \(nodeID)")
         }
-        let subscription = try await manager.feed(nodeID: node.id, since: since)
+        let subscription = try await manager.feed(
+            nodeID: node.id, since: since, store: query(request, "store"))
         return Response(
             status: .ok, headers: [.contentType: "application/x-ndjson"],
             body: ResponseBody { writer in
                 // Stop producing as soon as the agent is gone (a write fails) or the server stops.
                 defer { subscription.cancel() }
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-                for await message in subscription.messages {
-                    var data = try encoder.encode(message)
-                    data.append(UInt8(ascii: "\n"))
-                    try await writer.write(ByteBuffer(bytes: data))
+                for await line in subscription.lines {
+                    try await writer.write(ByteBuffer(bytes: line))
                 }
                 try await writer.finish(nil)
             })
@@ -346,7 +343,7 @@ public enum ManagerAPI {
         let name = try id(context)
         let force = query(request, "force") == "true"
         let nodeID = await state(manager).node(named: name)?.id
-        try await manager.apply { state in try Operations.removeNode(name, force: force, state: &state) }
+        try await manager.removeNode(name, force: force)
         if let security = context.security, let nodeID {
             // Refused at every later handshake; the open connections (its feed) are closed now.
             do {
@@ -500,9 +497,7 @@ public enum ManagerAPI {
     {
         let taskID = try id(context)
         let report = try await decode(TaskStatusReport.self, from: request)
-        let task = try await manager.apply { state in
-            try Operations.reportTaskStatus(taskID, report: report, state: &state)
-        }
+        let task = try await manager.report(taskID, report)
         return json(await state(manager).tasks[task.id] ?? task)
     }
 

@@ -8,17 +8,27 @@ public struct AllocatorConfig: Sendable, Equatable {
     public var firstVNI: UInt32
     public var lastVNI: UInt32
     public var ingressPorts: ClosedRange<UInt16>
+    /// The `ingress` network's subnet, chosen at cluster init (nil: the first /24 of the pool).
+    /// Every node holds a load-balancer address on it, so a cluster of more than 250 nodes needs
+    /// more than a /24.
+    public var ingressSubnet: CIDR?
+    /// How long the addresses of a removed node's tasks stay out of use (its processes may still
+    /// hold them until someone stops that host).
+    public var quarantineSeconds: Double
 
     public init(
         defaultPool: CIDR = CIDR(network: IPv4Address(0x0A00_0000), clampedPrefix: 8),
         subnetPrefixLength: Int = 24, firstVNI: UInt32 = 4096, lastVNI: UInt32 = 0xFF_FFFF,
-        ingressPorts: ClosedRange<UInt16> = 30000...32767
+        ingressPorts: ClosedRange<UInt16> = 30000...32767, ingressSubnet: CIDR? = nil,
+        quarantineSeconds: Double = 3600
     ) {
         self.defaultPool = defaultPool
         self.subnetPrefixLength = subnetPrefixLength
         self.firstVNI = firstVNI
         self.lastVNI = lastVNI
         self.ingressPorts = ingressPorts
+        self.ingressSubnet = ingressSubnet
+        self.quarantineSeconds = quarantineSeconds
     }
 }
 
@@ -90,6 +100,34 @@ public enum Allocator {
 
     // MARK: addresses
 
+    /// Every address in use on every network, in one pass over the state (owners by kind only:
+    /// naming each of 100,000 tasks on every pass cost more than the rest of the pass).
+    static func usedAddressesByNetwork(_ state: ClusterState) -> [String: [UInt32: String]] {
+        var used: [String: [UInt32: String]] = [:]
+        for network in state.networks.values { used[network.id] = [network.gateway.value: "gateway"] }
+        for service in state.services.values {
+            for vip in service.virtualIPs where used[vip.networkID] != nil {
+                used[vip.networkID]?[vip.address.value] = "vip"
+            }
+        }
+        for task in state.tasks.values {
+            for endpoint in task.endpoints {
+                if let address = endpoint.address, used[endpoint.networkID] != nil {
+                    used[endpoint.networkID]?[address.value] = "task"
+                }
+            }
+        }
+        for node in state.nodes.values {
+            for (networkID, address) in node.loadBalancerIPs where used[networkID] != nil {
+                used[networkID]?[address.value] = "lb"
+            }
+        }
+        for entry in state.cursors.quarantined ?? [] where used[entry.networkID] != nil {
+            used[entry.networkID]?[entry.address.value] = "quarantined"
+        }
+        return used
+    }
+
     /// Every address in use on a network: the gateway, VIPs, task endpoints and load balancers.
     public static func usedAddresses(_ state: ClusterState, network: Network) -> [UInt32: String] {
         var used: [UInt32: String] = [network.gateway.value: "gateway"]
@@ -105,6 +143,9 @@ public enum Allocator {
         }
         for node in state.nodes.values {
             if let address = node.loadBalancerIPs[network.id] { used[address.value] = "lb \(node.name)" }
+        }
+        for entry in state.cursors.quarantined ?? [] where entry.networkID == network.id {
+            used[entry.address.value] = "quarantined \(entry.holder)"
         }
         return used
     }
@@ -218,10 +259,16 @@ public enum Allocator {
 
     /// Releases what is no longer needed, then allocates what is missing: service VIPs, task
     /// addresses and node load-balancer addresses. Exhaustion is written into the statuses.
-    public static func run(_ state: inout ClusterState) {
-        release(&state)
-        var used: [String: [UInt32: String]] = [:]
-        for network in state.networks.values { used[network.id] = usedAddresses(state, network: network) }
+    /// Returns the addresses in use per network afterwards, for placement to continue from.
+    @discardableResult
+    public static func run(_ state: inout ClusterState, now: Double = 0) -> [String: [UInt32: String]] {
+        if let quarantined = state.cursors.quarantined {
+            let kept = quarantined.filter { $0.until > now }
+            if kept.count != quarantined.count { state.cursors.quarantined = kept.isEmpty ? nil : kept }
+        }
+        let needed = loadBalancerNetworksByNode(state)
+        release(&state, needed: needed)
+        var used = usedAddressesByNetwork(state)
 
         for serviceID in state.services.keys.sorted() {
             guard var service = state.services[serviceID] else { continue }
@@ -239,12 +286,12 @@ public enum Allocator {
                     break
                 }
             }
-            state.services[serviceID] = service
+            if service != state.services[serviceID] { state.services[serviceID] = service }
         }
 
         for nodeID in state.nodes.keys.sorted() {
             guard var node = state.nodes[nodeID] else { continue }
-            for networkID in loadBalancerNetworks(state, nodeID: nodeID).sorted()
+            for networkID in (needed[nodeID] ?? ingressOnly(state)).sorted()
             where node.loadBalancerIPs[networkID] == nil {
                 guard let network = state.networks[networkID] else { continue }
                 switch nextAddress(
@@ -256,12 +303,15 @@ public enum Allocator {
                     node.status = error.message
                 }
             }
-            state.nodes[nodeID] = node
+            if node != state.nodes[nodeID] { state.nodes[nodeID] = node }
         }
 
-        for taskID in state.tasks.keys.sorted() {
-            guard var task = state.tasks[taskID], task.desiredState != .shutdown, !task.state.isTerminal
-            else { continue }
+        let unallocated = state.tasks.values.filter { task in
+            task.desiredState != .shutdown && !task.state.isTerminal
+                && (task.state == .new || task.endpoints.contains { $0.address == nil })
+        }
+        for taskID in unallocated.map(\.id).sorted() {
+            guard var task = state.tasks[taskID] else { continue }
             var failure: String?
             for index in task.endpoints.indices where task.endpoints[index].address == nil {
                 guard let network = state.networks[task.endpoints[index].networkID] else { continue }
@@ -281,28 +331,53 @@ public enum Allocator {
                 task.state = .pending
                 task.status = "addresses allocated"
             }
-            state.tasks[taskID] = task
+            // Written back only when changed: an untouched task map costs nothing to commit.
+            if task != state.tasks[taskID] { state.tasks[taskID] = task }
         }
+        return used
     }
 
     /// Networks a node needs a load-balancer address on: ingress, every network where it has a
-    /// task, and (when it may take new tasks) the networks of tasks waiting for a node, so the
-    /// load balancer is reserved before task addresses can use up the subnet.
+    /// task that has not stopped, and (first eligible node only) networks of tasks waiting for a
+    /// node where no eligible node has one. Placement gives a node the ones a new task needs.
     static func loadBalancerNetworks(_ state: ClusterState, nodeID: String) -> Set<String> {
-        var networks = Set<String>()
-        if let ingress = state.ingressNetwork { networks.insert(ingress.id) }
-        let eligible = state.nodes[nodeID].map(Orchestrator.eligible) ?? false
+        loadBalancerNetworksByNode(state)[nodeID] ?? ingressOnly(state)
+    }
+
+    /// `loadBalancerNetworks` of every node that has a task, in one pass over the tasks.
+    static func loadBalancerNetworksByNode(_ state: ClusterState) -> [String: Set<String>] {
+        let ingress = ingressOnly(state)
+        var networks: [String: Set<String>] = [:]
+        var waiting = Set<String>()
         for task in state.tasks.values where !task.state.isTerminal {
-            let waiting = task.nodeID == nil && task.desiredState == .running && eligible
-            guard task.nodeID == nodeID || waiting else { continue }
-            for endpoint in task.endpoints { networks.insert(endpoint.networkID) }
+            guard let nodeID = task.nodeID else {
+                if task.desiredState == .running { waiting.formUnion(task.endpoints.map(\.networkID)) }
+                continue
+            }
+            for endpoint in task.endpoints { networks[nodeID, default: ingress].insert(endpoint.networkID) }
+        }
+        // A network with tasks waiting for a node keeps one load balancer (on the first eligible
+        // node) before task addresses are handed out, so tasks cannot take the last address and
+        // leave no node able to run them. Placement gives the other nodes theirs.
+        let eligible = state.nodes.values.filter(Orchestrator.eligible).sorted {
+            ($0.name, $0.id) < ($1.name, $1.id)
+        }
+        if let first = eligible.first {
+            for networkID in waiting
+            where !eligible.contains(where: { networks[$0.id]?.contains(networkID) == true }) {
+                networks[first.id, default: ingress].insert(networkID)
+            }
         }
         return networks
     }
 
+    static func ingressOnly(_ state: ClusterState) -> Set<String> {
+        state.ingressNetwork.map { [$0.id] } ?? []
+    }
+
     /// Addresses come back when the agent reported the task stopped, when a service leaves a
     /// network, and when a node no longer has tasks on a network.
-    static func release(_ state: inout ClusterState) {
+    static func release(_ state: inout ClusterState, needed: [String: Set<String>]) {
         for (taskID, task) in state.tasks where task.state.isTerminal {
             if task.endpoints.contains(where: { $0.address != nil }) {
                 var released = task
@@ -321,9 +396,9 @@ public enum Allocator {
             if keep != service.virtualIPs { state.services[serviceID]?.virtualIPs = keep }
         }
         for (nodeID, node) in state.nodes {
-            let needed = loadBalancerNetworks(state, nodeID: nodeID)
+            let needs = needed[nodeID] ?? ingressOnly(state)
             let keep = node.loadBalancerIPs.filter {
-                needed.contains($0.key) && state.networks[$0.key] != nil
+                needs.contains($0.key) && state.networks[$0.key] != nil
             }
             if keep != node.loadBalancerIPs { state.nodes[nodeID]?.loadBalancerIPs = keep }
         }

@@ -9,16 +9,35 @@ public struct AllocatorCursors: Codable, Equatable, Sendable, Identifiable {
     /// Last address handed out, per network id.
     public var lastAddress: [String: UInt32] = [:]
     public var lastPort: UInt16?
+    /// Addresses not handed out again before a time: those of tasks on a removed node, whose
+    /// processes may still run and answer on them (nil when none).
+    public var quarantined: [QuarantinedAddress]?
 
     public init() {}
 }
 
+/// An address kept out of use until `until` (seconds since 1970).
+public struct QuarantinedAddress: Codable, Equatable, Sendable {
+    public var networkID: String
+    public var address: IPv4Address
+    public var until: Double
+    /// Who held it, for the "holds" count and for operators reading the cursors.
+    public var holder: String
+
+    public init(networkID: String, address: IPv4Address, until: Double, holder: String) {
+        self.networkID = networkID
+        self.address = address
+        self.until = until
+        self.holder = holder
+    }
+}
+
 /// Every object of the cluster. Small enough to hold in memory; the store makes it durable.
 public struct ClusterState: Codable, Equatable, Sendable {
-    public var nodes: [String: Node] = [:]
-    public var networks: [String: Network] = [:]
-    public var services: [String: Service] = [:]
-    public var tasks: [String: ClusterTask] = [:]
+    public var nodes: ObjectMap<Node> = [:]
+    public var networks: ObjectMap<Network> = [:]
+    public var services: ObjectMap<Service> = [:]
+    public var tasks: ObjectMap<ClusterTask> = [:]
     public var cursors = AllocatorCursors()
 
     public init() {}

@@ -21,10 +21,25 @@ public struct ManagerConfig: Sendable, Equatable {
     }
 }
 
-/// A node's open feed: its messages, and `cancel` to stop producing them (the connection closed).
+/// A node's open feed. Each message is built when the connection asks for the next one, so
+/// commits made while the agent is busy reach it as one INCREMENTAL.
 public struct FeedSubscription: Sendable {
-    public let messages: AsyncStream<FeedMessage>
+    let next: @Sendable () async -> [UInt8]?
+    /// Stops the feed (the connection closed).
     public let cancel: @Sendable () -> Void
+
+    /// The messages as they go on the wire: one JSON line each, newline included.
+    public var lines: AsyncStream<[UInt8]> { AsyncStream(unfolding: next, onCancel: cancel) }
+
+    /// The messages, decoded.
+    public var messages: AsyncStream<FeedMessage> {
+        let next = next
+        return AsyncStream(
+            unfolding: {
+                guard let line = await next() else { return nil }
+                return try? JSONDecoder().decode(FeedMessage.self, from: Data(line))
+            }, onCancel: cancel)
+    }
 }
 
 /// Object ids: 25 random lowercase letters and digits, as Swarm's.
@@ -36,15 +51,22 @@ public enum ObjectID {
     }
 }
 
-/// The manager: the store, the heartbeats seen (kept in memory, as Swarm's dispatcher does), and
-/// the reconciler that runs after every change and on a timer.
+/// The manager: the store, the heartbeats seen (kept in memory, as Swarm's dispatcher does), the
+/// reconciler that runs after changes and on a timer, and the feeds.
 public actor Manager {
     nonisolated public let store: any ClusterStore
     nonisolated public let config: ManagerConfig
     /// Seconds since 1970; tests pass a clock they move by hand.
     nonisolated public let clock: @Sendable () -> Double
+    nonisolated let feeds = FeedHub()
+    private var feedsAttached = false
     private var heartbeats: [String: Double] = [:]
     private let startedAt: Double
+    /// The last revision a reconcile pass has seen (its own commit included): writes it covers are
+    /// not reconciled again.
+    private var reconciledThrough: UInt64 = 0
+    private var passesRunning = 0
+    private var passWaiters: [CheckedContinuation<Void, Never>] = []
 
     public init(
         store: any ClusterStore, config: ManagerConfig = ManagerConfig(),
@@ -59,6 +81,7 @@ public actor Manager {
 
     /// Creates the ingress network at first start and reconciles once.
     public func start() async throws {
+        await attachFeeds()
         let allocator = config.allocator
         let id = ObjectID.make()
         _ = try await store.write { state in
@@ -70,6 +93,13 @@ public actor Manager {
     /// One reconciliation pass, committed as one revision (or none when nothing changed).
     @discardableResult
     public func reconcile() async throws -> UInt64 {
+        passesRunning += 1
+        defer {
+            passesRunning -= 1
+            let waiters = passWaiters
+            passWaiters = []
+            for waiter in waiters { waiter.resume() }
+        }
         let now = clock()
         let seen = heartbeats
         let startedAt = startedAt
@@ -81,44 +111,88 @@ public actor Manager {
             Orchestrator.reconcile(
                 &state, now: now, lastHeartbeat: lastSeen, config: config, makeID: ObjectID.make)
         }
+        reconciledThrough = max(reconciledThrough, revision)
         return revision
     }
 
-    /// Runs an operation in one store write and reconciles after it.
+    /// Returns once a pass has seen `revision`. Writers that arrive while a pass runs share the
+    /// next one: each write is reconciled once, however many arrive together.
+    private func reconciled(through revision: UInt64) async throws {
+        while reconciledThrough < revision {
+            if passesRunning > 0 {
+                await withCheckedContinuation { passWaiters.append($0) }
+            } else {
+                try await reconcile()
+            }
+        }
+    }
+
+    /// Runs an operation in one store write; returns once a reconcile pass has seen it.
     @discardableResult
     public func apply<T: Sendable>(_ body: @Sendable (inout ClusterState) throws -> T) async throws -> T {
-        let (result, _) = try await store.write(body)
-        try await reconcile()
+        let (result, revision) = try await store.write(body)
+        try await reconciled(through: revision)
         return result
+    }
+
+    /// An agent's task report: stored (durably, batched with the writes around it) and answered
+    /// without waiting for a reconcile pass; the loop reconciles after it.
+    public func report(_ taskID: String, _ report: TaskStatusReport) async throws -> ClusterTask {
+        let (task, _) = try await store.write { state in
+            try Operations.reportTaskStatus(taskID, report: report, state: &state)
+        }
+        return task
+    }
+
+    /// Removes a node (a ready one only with `force`). Its tasks' addresses and its load balancers
+    /// are quarantined for `AllocatorConfig.quarantineSeconds`: its processes may still use them.
+    public func removeNode(_ nameOrID: String, force: Bool) async throws {
+        let now = clock()
+        let quarantine = config.allocator.quarantineSeconds
+        try await apply { state in
+            try Operations.removeNode(
+                nameOrID, force: force, state: &state, now: now, quarantineSeconds: quarantine)
+        }
     }
 
     public func register(_ registration: NodeRegistration) async throws -> Node {
         let id = ObjectID.make()
-        let (node, _) = try await store.write { state in
+        let (node, revision) = try await store.write { state in
             try Operations.registerNode(registration, id: id, state: &state)
         }
         // Seen now, before reconciling: otherwise the pass would judge it by the manager's start time.
         heartbeats[node.id] = clock()
-        try await reconcile()
+        try await reconciled(through: revision)
         return await store.current().state.nodes[node.id] ?? node
     }
 
+    /// A heartbeat is a memory write; only a DOWN node coming back writes to the store.
     public func heartbeat(_ nodeID: String) async throws -> HeartbeatResponse {
-        _ = try await store.write { state in try Operations.heartbeat(nodeID, state: &state) }
+        await attachFeeds()
+        // The last commit, from the feeds: a heartbeat does not queue behind the store's writes.
+        guard let node = feeds.node(nodeID) else {
+            throw StoreError.notFound("no node \(nodeID)")
+        }
         // Recorded before reconciling, so a DOWN node's first heartbeat brings it back.
         heartbeats[nodeID] = clock()
-        try await reconcile()
-        let state = await store.current().state.nodes[nodeID]?.state ?? .ready
+        var state = node.state
+        if node.state == .down {
+            let (_, revision) = try await store.write { state in
+                try Operations.heartbeat(nodeID, state: &state)
+            }
+            try await reconciled(through: revision)
+            state = await store.current().state.nodes[nodeID]?.state ?? .ready
+        }
         return HeartbeatResponse(periodSeconds: config.orchestrator.heartbeatPeriod, state: state)
     }
 
-    /// Reconciles after every commit and every `tickSeconds` until cancelled.
+    /// Reconciles after commits no pass has seen yet and every `tickSeconds`, until cancelled.
     public func run() async {
         let commits = await store.subscribe()
         let tick = config.tickSeconds
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
-                for await _ in commits { _ = try? await self.reconcile() }
+                for await revision in commits { try? await self.reconciled(through: revision) }
             }
             group.addTask {
                 while !Task.isCancelled {
@@ -132,75 +206,47 @@ public actor Manager {
 
     // MARK: feed
 
-    /// The node's feed: a COMPLETE view (or an INCREMENTAL from `since` when the log reaches back),
-    /// then INCREMENTAL changes that touch the node's view, and keep-alives.
-    public func feed(nodeID: String, since: UInt64?) async throws -> FeedSubscription {
-        let commits = await store.subscribe()
-        let (revision, state) = await store.current()
-        guard state.nodes[nodeID] != nil else { throw StoreError.notFound("no node \(nodeID)") }
-        let view = NodeView.compute(state, nodeID: nodeID)
-        var first: [FeedMessage] = []
-        var sent = revision
-        if let since, since <= revision, let old = try await store.state(at: since) {
-            let changes = feedDiff(from: NodeView.compute(old, nodeID: nodeID), to: view)
-            if changes.isEmpty {
-                sent = since
-                first.append(.keepalive(revision: since))
-            } else {
-                first.append(.incremental(from: since, to: revision, changes: changes))
-            }
-        } else {
-            first.append(.complete(revision: revision, objects: view.keys.sorted().compactMap { view[$0] }))
-        }
-        let store = store
-        let keepalive = config.feedKeepaliveSeconds
-        let (output, continuation) = AsyncStream<FeedMessage>.makeStream()
-        for message in first { continuation.yield(message) }
-        enum Event: Sendable {
-            case commit, tick
-        }
-        let (events, eventSink) = AsyncStream<Event>.makeStream()
-        let forwarder = Task {
-            for await _ in commits { eventSink.yield(.commit) }
-        }
-        let ticker = Task {
+    /// Feeds follow every commit from now on (idempotent).
+    private func attachFeeds() async {
+        guard !feedsAttached else { return }
+        feedsAttached = true
+        let feeds = feeds
+        feeds.setIdentity(await store.identity)
+        _ = await store.observeCommits { batch in feeds.apply(batch) }
+        let period = config.feedKeepaliveSeconds
+        Task { [weak feeds] in
             while !Task.isCancelled {
-                try? await Task.sleep(for: .seconds(keepalive))
-                eventSink.yield(.tick)
+                try? await Task.sleep(for: .seconds(period))
+                guard let feeds else { return }
+                feeds.keepaliveTick()
             }
         }
-        let producer = Task { [view, sent] in
-            var view = view
-            var sent = sent
-            for await event in events {
-                switch event {
-                case .tick:
-                    continuation.yield(.keepalive(revision: sent))
-                case .commit:
-                    let (now, state) = await store.current()
-                    guard now > sent else { continue }
-                    let next = NodeView.compute(state, nodeID: nodeID)
-                    let changes = feedDiff(from: view, to: next)
-                    if !changes.isEmpty {
-                        continuation.yield(.incremental(from: sent, to: now, changes: changes))
-                        sent = now
-                        view = next
-                    }
-                    // A removed node's stream ends (after emptying its view): it must register again.
-                    if state.nodes[nodeID] == nil {
-                        continuation.finish()
-                        return
-                    }
-                }
-            }
+    }
+
+    /// The node's feed: a COMPLETE view (or an INCREMENTAL from `since` when `store` names this
+    /// store's history and its change log reaches back), then INCREMENTAL changes that touch the
+    /// node's view, and keep-alives. A node has one feed: a new one ends the one before. The
+    /// first view is built by the connection's task, not on the manager's actor.
+    nonisolated public func feed(nodeID: String, since: UInt64?, store storeIdentity: String? = nil)
+        async throws -> FeedSubscription
+    {
+        await attachFeeds()
+        let feeds = feeds
+        let (token, revision, state) = try feeds.subscribe(nodeID: nodeID)
+        let identity = await store.identity
+        if let since, storeIdentity == identity, since <= revision,
+            let old = try await store.state(at: since)
+        {
+            let changes = feedDiff(
+                from: NodeView.compute(old, nodeID: nodeID), to: NodeView.compute(state, nodeID: nodeID))
+            let first: FeedMessage =
+                changes.isEmpty && since == revision
+                ? .keepalive(revision: revision, store: identity)
+                : .incremental(from: since, to: revision, changes: changes, store: identity)
+            feeds.setFirst(try FeedLine.encode(first), nodeID: nodeID, token: token)
         }
-        let stop: @Sendable () -> Void = {
-            forwarder.cancel()
-            ticker.cancel()
-            producer.cancel()
-            eventSink.finish()
-        }
-        continuation.onTermination = { _ in stop() }
-        return FeedSubscription(messages: output, cancel: stop)
+        return FeedSubscription(
+            next: { await feeds.next(nodeID: nodeID, token: token) },
+            cancel: { feeds.cancel(nodeID: nodeID, token: token) })
     }
 }

@@ -44,7 +44,8 @@ public enum Operations {
     {
         guard state.ingressNetwork == nil else { return }
         let network = try Allocator.makeNetwork(
-            id: id, spec: NetworkSpec(name: "ingress"), ingress: true, state: &state, config: config)
+            id: id, spec: NetworkSpec(name: "ingress", subnet: config.ingressSubnet), ingress: true,
+            state: &state, config: config)
         state.networks[network.id] = network
     }
 
@@ -319,8 +320,12 @@ public enum Operations {
         return node
     }
 
-    /// A ready node must be forced out; its tasks are given up and their addresses come back.
-    public static func removeNode(_ nameOrID: String, force: Bool, state: inout ClusterState)
+    /// A ready node must be forced out; its tasks are given up. Their addresses come back after
+    /// `quarantineSeconds` from `now`: the node's processes may still answer on them.
+    public static func removeNode(
+        _ nameOrID: String, force: Bool, state: inout ClusterState, now: Double = 0,
+        quarantineSeconds: Double = 0
+    )
         throws(StoreError)
     {
         guard let node = state.node(named: nameOrID) else { throw .notFound("no node \(nameOrID)") }
@@ -329,11 +334,31 @@ public enum Operations {
                 "node \(node.name) is ready; drain it and stop its agent, or remove it with force=true")
         }
         state.nodes[node.id] = nil
+        var quarantined = state.cursors.quarantined ?? []
+        if quarantineSeconds > 0 {
+            // Its load balancers too: its IPVS still SNATs from them.
+            for (networkID, address) in node.loadBalancerIPs.sorted(by: { $0.key < $1.key }) {
+                quarantined.append(
+                    QuarantinedAddress(
+                        networkID: networkID, address: address, until: now + quarantineSeconds,
+                        holder: "lb \(node.name)"))
+            }
+        }
         for (id, task) in state.tasks where task.nodeID == node.id && !task.state.isTerminal {
+            if quarantineSeconds > 0 {
+                for endpoint in task.endpoints {
+                    guard let address = endpoint.address else { continue }
+                    quarantined.append(
+                        QuarantinedAddress(
+                            networkID: endpoint.networkID, address: address, until: now + quarantineSeconds,
+                            holder: task.name))
+                }
+            }
             state.tasks[id]?.desiredState = .shutdown
             state.tasks[id]?.state = .shutdown
             state.tasks[id]?.status = "node \(node.name) was removed"
         }
+        if !quarantined.isEmpty { state.cursors.quarantined = quarantined }
     }
 
     /// A heartbeat from a DOWN node brings it back.

@@ -2,14 +2,25 @@ import Foundation
 import GRDB
 import ShoalModel
 
-/// The embedded store: SQLite through GRDB. The whole state is also held in memory; every write is
-/// one SQLite transaction that stores the changed objects, their change-log rows and the revision.
+/// The embedded store: SQLite through GRDB. The whole state is also held in memory. Writes that
+/// arrive while the disk syncs the previous commit are made durable together, in one SQLite
+/// transaction (group commit): each keeps its own revision and change-log rows, and none is
+/// answered before that transaction is synced.
 public actor SQLiteStore: ClusterStore {
     private let database: DatabaseQueue
+    /// What readers see: the state of the last durable commit.
     private var state: ClusterState
     private var revision: UInt64
+    /// Writes apply here first; the next commit makes them durable.
+    private var working: ClusterState
+    private var workingRevision: UInt64
+    private var pending: [[ObjectChange]] = []
+    private var flushWaiters: [CheckedContinuation<Void, any Error>] = []
+    private var flushScheduled = false
+    private var observers: [@Sendable (CommitBatch) -> Void] = []
     /// The log holds every change after this revision.
     private var compactedThrough: UInt64
+    public let identity: String
     private var subscribers: [Int: AsyncStream<UInt64>.Continuation] = [:]
     private var nextSubscriber = 0
     /// SQLite's `synchronous` setting in force (2 = FULL), for tests.
@@ -47,6 +58,17 @@ public actor SQLiteStore: ClusterStore {
                         CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
                         """)
             }
+            // The history's name, made at creation (a random 63-bit number, in hex).
+            let identity = try database.write { db -> Int64 in
+                if let known = try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'identity'") {
+                    return known
+                }
+                let made = Int64.random(in: 1...Int64.max)
+                try db.execute(
+                    sql: "INSERT INTO meta (key, value) VALUES ('identity', ?)", arguments: [made])
+                return made
+            }
+            self.identity = String(UInt64(identity), radix: 16)
             let loaded = try database.read { db -> (ClusterState, UInt64, UInt64) in
                 var state = ClusterState()
                 for row in try Row.fetchAll(db, sql: "SELECT kind, id, body FROM objects") {
@@ -57,6 +79,7 @@ public actor SQLiteStore: ClusterStore {
                     let body: Data = row["body"]
                     try state.set(kind, id: row["id"], json: Array(body))
                 }
+                state.resetTracking()
                 let revision =
                     try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'revision'") ?? 0
                 let compacted =
@@ -64,6 +87,7 @@ public actor SQLiteStore: ClusterStore {
                 return (state, UInt64(revision), UInt64(compacted))
             }
             (state, revision, compactedThrough) = loaded
+            (working, workingRevision) = (loaded.0, loaded.1)
         } catch let error as StoreError {
             throw error
         } catch {
@@ -75,32 +99,65 @@ public actor SQLiteStore: ClusterStore {
     public func current() -> (revision: UInt64, state: ClusterState) { (revision, state) }
 
     @discardableResult
-    public func write<T: Sendable>(_ body: @Sendable (inout ClusterState) throws -> T) throws -> (T, UInt64) {
-        var next = state
-        let result = try body(&next)
-        let newRevision = revision + 1
-        let changes = try next.stampChanges(since: state, revision: newRevision)
-        guard !changes.isEmpty else { return (result, revision) }
+    public func write<T: Sendable>(_ body: @Sendable (inout ClusterState) throws -> T) async throws -> (
+        T, UInt64
+    ) {
+        var next = working
+        // Not shared while the body runs, so the maps it touches are changed in place.
+        working = ClusterState()
+        let cursorsBefore = next.cursors
+        let result: T
+        let changes: [ObjectChange]
+        do {
+            result = try body(&next)
+            changes = try next.takeChanges(revision: workingRevision + 1, cursorsBefore: cursorsBefore)
+        } catch {
+            next.undoTracked(cursorsBefore: cursorsBefore)
+            working = next
+            throw error
+        }
+        working = next
+        if changes.isEmpty {
+            // The result may rest on writes not yet durable: answer after them.
+            let seen = workingRevision
+            if !pending.isEmpty { try await awaitCommit() }
+            return (result, seen)
+        }
+        workingRevision += 1
+        pending.append(changes)
+        let revision = workingRevision
+        try await awaitCommit()
+        return (result, revision)
+    }
+
+    private func awaitCommit() async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            flushWaiters.append(continuation)
+            if !flushScheduled {
+                flushScheduled = true
+                // Runs after the writes already queued on this actor, so they join this commit.
+                Task { self.commit() }
+            }
+        }
+    }
+
+    /// Makes every pending write durable in one transaction, then publishes and answers them.
+    private func commit() {
+        flushScheduled = false
+        let batch = pending
+        let waiters = flushWaiters
+        pending = []
+        flushWaiters = []
+        guard !batch.isEmpty else {
+            for waiter in waiters { waiter.resume() }
+            return
+        }
+        let newRevision = workingRevision
         let dropThrough = newRevision > retainedRevisions ? newRevision - retainedRevisions : 0
         do {
             try database.write { db in
-                for change in changes {
-                    if let after = change.after {
-                        try db.execute(
-                            sql: "INSERT OR REPLACE INTO objects (kind, id, body) VALUES (?, ?, ?)",
-                            arguments: [change.kind.rawValue, change.id, Data(after)])
-                    } else {
-                        try db.execute(
-                            sql: "DELETE FROM objects WHERE kind = ? AND id = ?",
-                            arguments: [change.kind.rawValue, change.id])
-                    }
-                    try db.execute(
-                        sql: "INSERT INTO changes (revision, kind, id, before, after) VALUES (?, ?, ?, ?, ?)",
-                        arguments: [
-                            Int64(newRevision), change.kind.rawValue, change.id,
-                            change.before.map { Data($0) },
-                            change.after.map { Data($0) },
-                        ])
+                for changes in batch {
+                    for change in changes { try Self.store(change, in: db) }
                 }
                 try db.execute(
                     sql: "INSERT OR REPLACE INTO meta (key, value) VALUES ('revision', ?)",
@@ -110,13 +167,52 @@ public actor SQLiteStore: ClusterStore {
                 }
             }
         } catch {
-            throw StoreError.storage("\(error)")
+            // Nothing of the batch is stored: every write in it fails and the state goes back.
+            working = state
+            workingRevision = revision
+            for waiter in waiters { waiter.resume(throwing: StoreError.storage("\(error)")) }
+            return
         }
-        state = next
+        let before = state
+        state = working
         revision = newRevision
         compactedThrough = max(compactedThrough, dropThrough)
+        if !observers.isEmpty {
+            let event = CommitBatch(
+                revision: newRevision, before: before, after: state,
+                changed: batch.flatMap { $0.map { (kind: $0.kind, id: $0.id) } }, initial: false)
+            for observer in observers { observer(event) }
+        }
         for continuation in subscribers.values { continuation.yield(newRevision) }
-        return (result, newRevision)
+        for waiter in waiters { waiter.resume() }
+    }
+
+    private static func store(_ change: ObjectChange, in db: Database) throws {
+        if let after = change.after {
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO objects (kind, id, body) VALUES (?, ?, ?)",
+                arguments: [change.kind.rawValue, change.id, Data(after)])
+        } else {
+            try db.execute(
+                sql: "DELETE FROM objects WHERE kind = ? AND id = ?",
+                arguments: [change.kind.rawValue, change.id])
+        }
+        try db.execute(
+            sql: "INSERT INTO changes (revision, kind, id, before, after) VALUES (?, ?, ?, ?, ?)",
+            arguments: [
+                Int64(change.revision), change.kind.rawValue, change.id, change.before.map { Data($0) },
+                change.after.map { Data($0) },
+            ])
+    }
+
+    public func observeCommits(_ observer: @escaping @Sendable (CommitBatch) -> Void) -> (
+        revision: UInt64, state: ClusterState
+    ) {
+        // The observer learns the starting state first, in the same step, so no commit falls between.
+        observer(
+            CommitBatch(revision: revision, before: ClusterState(), after: state, changed: [], initial: true))
+        observers.append(observer)
+        return (revision, state)
     }
 
     public func changes(after since: UInt64) throws -> [ObjectChange]? {

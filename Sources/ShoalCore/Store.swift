@@ -28,6 +28,11 @@ public protocol ClusterStore: Sendable {
     /// The latest committed revision and state.
     func current() async -> (revision: UInt64, state: ClusterState)
 
+    /// Names this store's history: made once when the store is created, never changed. A store
+    /// restored from a backup or reset gets a new one, so a feed resuming at a revision of another
+    /// history is noticed (its revision numbers may pass the agent's but mean other changes).
+    var identity: String { get async }
+
     /// Runs `body` on a copy of the state; commits what it changed as one new revision (nothing when
     /// it changed nothing). Objects that changed get `version = revision`. When `body` throws,
     /// nothing is stored.
@@ -41,8 +46,24 @@ public protocol ClusterStore: Sendable {
     /// Yields the revision after every commit (only the newest when the reader is behind).
     func subscribe() async -> AsyncStream<UInt64>
 
+    /// Calls `observer` once with the current state (`initial`), then after every durable commit, in
+    /// order, before the writers are answered; returns the state it started from.
+    func observeCommits(_ observer: @escaping @Sendable (CommitBatch) -> Void) async
+        -> (revision: UInt64, state: ClusterState)
+
     /// Drops change-log entries so that only the last `keep` revisions remain.
     func compact(keepingLast keep: UInt64) async throws
+}
+
+/// One durable commit of one or more writes (writes that arrive while the disk syncs share a commit).
+public struct CommitBatch: Sendable {
+    public var revision: UInt64
+    public var before: ClusterState
+    public var after: ClusterState
+    /// Every object the writes changed.
+    public var changed: [(kind: ObjectKind, id: String)]
+    /// The first call to an observer: `after` is the whole state it starts from.
+    public var initial: Bool
 }
 
 extension ClusterStore {
@@ -85,56 +106,99 @@ extension ClusterState {
         }
     }
 
-    /// The changes from `old` to `self`, stamping every changed object with `revision`.
-    mutating func stampChanges(since old: ClusterState, revision: UInt64) throws -> [ObjectChange] {
+    /// The changes made since tracking was last reset (see `ObjectMap`), oldest kinds first and by
+    /// id; stamps each changed object's version (see `Versioned`) and starts tracking over.
+    mutating func takeChanges(revision: UInt64, cursorsBefore: AllocatorCursors) throws -> [ObjectChange] {
         var changes: [ObjectChange] = []
-        func diff<T: Codable & Equatable & Identifiable & Versioned>(
-            _ kind: ObjectKind, _ before: [String: T], _ after: inout [String: T]
-        ) throws where T.ID == String {
-            for id in Set(before.keys).union(after.keys).sorted() {
-                let oldValue = before[id]
-                guard var newValue = after[id] else {
-                    if let oldValue {
-                        changes.append(
-                            ObjectChange(
-                                revision: revision, kind: kind, id: id,
-                                before: try StoreCoding.encode(oldValue),
-                                after: nil))
-                    }
+        func collect<T: Codable & Equatable & Identifiable & Versioned>(
+            _ kind: ObjectKind, _ map: inout ObjectMap<T>
+        )
+            throws where T.ID == String
+        {
+            let touched = map.takeChanges().sorted { $0.id < $1.id }
+            for (id, oldValue, newValue) in touched {
+                guard var newValue else {
+                    changes.append(
+                        ObjectChange(
+                            revision: revision, kind: kind, id: id,
+                            before: try oldValue.map { try StoreCoding.encode($0) }, after: nil))
                     continue
                 }
-                if let oldValue, oldValue == newValue { continue }
-                newValue.version = revision
-                after[id] = newValue
+                // What the manager observes (status, load balancers) is stored but keeps the version,
+                // so an update made against it is not refused while tasks come and go.
+                if let oldValue, oldValue.sameSpec(as: newValue) {
+                    newValue.version = oldValue.version
+                } else {
+                    newValue.version = revision
+                }
+                map[id] = newValue
                 changes.append(
                     ObjectChange(
                         revision: revision, kind: kind, id: id,
                         before: try oldValue.map { try StoreCoding.encode($0) },
                         after: try StoreCoding.encode(newValue)))
             }
+            map.resetTracking()
         }
-        try diff(.node, old.nodes, &nodes)
-        try diff(.network, old.networks, &networks)
-        try diff(.service, old.services, &services)
-        try diff(.task, old.tasks, &tasks)
-        if cursors != old.cursors {
+        try collect(.node, &nodes)
+        try collect(.network, &networks)
+        try collect(.service, &services)
+        try collect(.task, &tasks)
+        if cursors != cursorsBefore {
             cursors.version = revision
             changes.append(
                 ObjectChange(
                     revision: revision, kind: .cursors, id: cursors.id,
-                    before: try StoreCoding.encode(old.cursors),
+                    before: try StoreCoding.encode(cursorsBefore),
                     after: try StoreCoding.encode(cursors)))
         }
         return changes
     }
+
+    /// Puts back everything a failed write touched.
+    mutating func undoTracked(cursorsBefore: AllocatorCursors) {
+        nodes.undoTracked()
+        networks.undoTracked()
+        services.undoTracked()
+        tasks.undoTracked()
+        cursors = cursorsBefore
+    }
+
+    /// Forgets what was touched (after loading or rebuilding a state).
+    mutating func resetTracking() {
+        nodes.resetTracking()
+        networks.resetTracking()
+        services.resetTracking()
+        tasks.resetTracking()
+    }
 }
 
-/// Objects that carry the revision they were last written at.
+/// Objects that carry the revision their spec was last written at: `?version=` guards updates of
+/// what users set, so changes the manager makes to what it observes do not move it.
 protocol Versioned {
     var version: UInt64 { get set }
+    /// True when only observed fields differ (status, state, allocations).
+    func sameSpec(as other: Self) -> Bool
 }
 
-extension Node: Versioned {}
+extension Versioned {
+    func sameSpec(as other: Self) -> Bool { false }
+}
+
+extension Node: Versioned {
+    func sameSpec(as other: Node) -> Bool {
+        name == other.name && role == other.role && availability == other.availability
+            && address == other.address
+    }
+}
+
 extension Network: Versioned {}
-extension Service: Versioned {}
+
+extension Service: Versioned {
+    func sameSpec(as other: Service) -> Bool {
+        spec == other.spec && generation == other.generation && networkIDs == other.networkIDs
+            && ports == other.ports
+    }
+}
+
 extension ClusterTask: Versioned {}

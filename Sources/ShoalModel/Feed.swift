@@ -236,17 +236,23 @@ public struct FeedMessage: Codable, Equatable, Sendable {
     public var objects: [FeedObject]?
     /// INCREMENTAL: the changes, in order.
     public var changes: [FeedChange]?
+    /// The identity of the store whose revisions these are (every message carries it). Resume
+    /// with `since=R&store=S`: when S is not the manager's store, the answer is a COMPLETE.
+    public var store: String?
 
-    public static func complete(revision: UInt64, objects: [FeedObject]) -> FeedMessage {
-        FeedMessage(type: .complete, revision: revision, objects: objects)
+    public static func complete(revision: UInt64, objects: [FeedObject], store: String? = nil) -> FeedMessage
+    {
+        FeedMessage(type: .complete, revision: revision, objects: objects, store: store)
     }
 
-    public static func incremental(from: UInt64, to: UInt64, changes: [FeedChange]) -> FeedMessage {
-        FeedMessage(type: .incremental, from: from, to: to, changes: changes)
+    public static func incremental(from: UInt64, to: UInt64, changes: [FeedChange], store: String? = nil)
+        -> FeedMessage
+    {
+        FeedMessage(type: .incremental, from: from, to: to, changes: changes, store: store)
     }
 
-    public static func keepalive(revision: UInt64) -> FeedMessage {
-        FeedMessage(type: .keepalive, revision: revision)
+    public static func keepalive(revision: UInt64, store: String? = nil) -> FeedMessage {
+        FeedMessage(type: .keepalive, revision: revision, store: store)
     }
 }
 
@@ -260,9 +266,17 @@ public struct FeedView: Equatable, Sendable {
     }
 
     public private(set) var revision: UInt64?
+    /// The store the revision belongs to (from the last COMPLETE); send it back as `store=` on resume.
+    public private(set) var store: String?
     public private(set) var objects: [String: FeedObject] = [:]
 
     public init() {}
+
+    /// The query that resumes this view: `since=R&store=S`, nil before the first COMPLETE.
+    public var resumeQuery: String? {
+        guard let revision else { return nil }
+        return "since=\(revision)" + (store.map { "&store=\($0)" } ?? "")
+    }
 
     public mutating func apply(_ message: FeedMessage) -> Outcome {
         switch message.type {
@@ -270,10 +284,13 @@ public struct FeedView: Equatable, Sendable {
             objects = Dictionary(
                 (message.objects ?? []).map { ($0.key, $0) }, uniquingKeysWith: { _, last in last })
             revision = message.revision
+            store = message.store
             return .applied
         case .incremental:
             let from = message.from ?? 0
-            guard let current = revision, current == from else {
+            // Revisions of another store's history are a gap too, whatever their numbers.
+            guard let current = revision, current == from, message.store == nil || message.store == store
+            else {
                 return .gap(expected: revision ?? 0, got: from)
             }
             for change in message.changes ?? [] {

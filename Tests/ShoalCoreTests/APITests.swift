@@ -259,9 +259,12 @@ import Testing
             let task = view.objects.values.compactMap { if case .task(let t) = $0 { t } else { nil } }
             #expect(task.map(\.serviceName) == ["web"])
 
-            // Resume over HTTP from the COMPLETE's revision.
+            // Resume over HTTP from the COMPLETE's revision, in the same store's history.
             let since = try #require(result.messages.first?.revision)
-            let resumed = try await readFeed(port: port, path: "/v1/nodes/\(node.id)/feed?since=\(since)") {
+            let identity = try #require(result.messages.first?.store)
+            let resumed = try await readFeed(
+                port: port, path: "/v1/nodes/\(node.id)/feed?since=\(since)&store=\(identity)"
+            ) {
                 !$0.isEmpty
             }
             #expect(resumed.messages.first?.type == .incremental)
@@ -269,12 +272,11 @@ import Testing
             let bad = try await readFeed(port: port, path: "/v1/nodes/n1/feed?since=x") { _ in true }
             #expect(bad.status == .badRequest)
 
-            // Closed feeds let go of their store subscriptions (noticed at the next keep-alive).
-            let store = try #require(h.manager.store as? SQLiteStore)
-            var open = await store.subscriberCount
+            // Closed feeds let go of their subscriptions (noticed at the next keep-alive).
+            var open = h.manager.feeds.subscriberCount
             for _ in 0..<30 where open > 0 {
                 try await Task.sleep(for: .milliseconds(100))
-                open = await store.subscriberCount
+                open = h.manager.feeds.subscriberCount
             }
             #expect(open == 0)
         }

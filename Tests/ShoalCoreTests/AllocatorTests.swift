@@ -160,3 +160,72 @@ import Testing
         #expect(updated.ports.first?.published == 30000)
     }
 }
+
+/// Address bugs found at scale (issue 12).
+@Suite struct AddressAtScaleTests {
+    /// Every eligible node used to reserve a load-balancer address on the network of a waiting task
+    /// before task addresses were handed out: with 250 nodes a /24 held only load balancers and the
+    /// tasks stayed `new`. Now only the node a task is placed on gets one.
+    @Test func threeHundredNodesLeaveASlash24ForTheTasks() async throws {
+        let h = try await Harness.make(allocator: AllocatorConfig(ingressSubnet: cidr("10.255.0.0/22")))
+        for index in 0..<300 {
+            try await h.addNode("n\(index)", address: "192.168.\(index / 200).\(index % 200 + 1)")
+        }
+        try await h.network(NetworkSpec(name: "net", subnet: cidr("10.5.0.0/24")))
+        try await h.service(
+            ServiceSpec(
+                name: "web", replicas: 20, command: ["x"], networks: [NetworkAttachment(target: "net")]))
+        let state = await h.state
+        let tasks = state.tasks(of: "web")
+        #expect(tasks.count == 20)
+        #expect(tasks.allSatisfy { $0.state == .assigned })
+        let net = try #require(state.network(named: "net"))
+        let holders = Set(state.nodes.values.filter { $0.loadBalancerIPs[net.id] != nil }.map(\.id))
+        #expect(holders == Set(tasks.compactMap(\.nodeID)))
+        // Ingress was sized at init, so all 300 nodes have their load balancer there.
+        let ingress = try #require(state.ingressNetwork)
+        #expect(ingress.subnet == cidr("10.255.0.0/22"))
+        #expect(state.nodes.values.allSatisfy { $0.loadBalancerIPs[ingress.id] != nil })
+    }
+
+    /// A force-removed node's processes may still answer on its tasks' addresses (and SNAT from its
+    /// load balancers): those addresses are not handed out again for an hour.
+    @Test func aRemovedNodesAddressesAreQuarantined() async throws {
+        let h = try await Harness.make()
+        let n1 = try await h.addNode("n1", address: "192.168.0.1").id
+        let n2 = try await h.addNode("n2", address: "192.168.0.2").id
+        // .2-.6: the VIP, two tasks and two load balancers fill it.
+        try await h.network(NetworkSpec(name: "net", subnet: cidr("10.7.0.0/29")))
+        try await h.service(
+            ServiceSpec(
+                name: "web", replicas: 2, command: ["x"], networks: [NetworkAttachment(target: "net")]))
+        try await h.settle(alive: [n1, n2])
+        var state = await h.state
+        let net = try #require(state.network(named: "net"))
+        let gone = try #require(state.tasks(of: "web").first { $0.nodeID == n1 })
+        let held = Set(
+            [gone.endpoints[0].address, state.nodes[n1]?.loadBalancerIPs[net.id]].compactMap { $0 })
+        #expect(held.count == 2)
+
+        let removedAt = h.clock.now
+        try await h.manager.removeNode("n1", force: true)
+        try await h.settle(alive: [n2])
+        state = await h.state
+        let quarantined = state.cursors.quarantined ?? []
+        #expect(Set(quarantined.filter { $0.networkID == net.id }.map(\.address)) == held)
+        // Its ingress load balancer too.
+        #expect(quarantined.contains { $0.networkID == state.ingressNetwork?.id && $0.holder == "lb n1" })
+        #expect(quarantined.allSatisfy { $0.until == removedAt + 3600 })
+        // The replacement waits: the only free addresses are quarantined.
+        let waiting = try #require(
+            state.tasks(of: "web").first { $0.desiredState == .running && $0.nodeID == nil })
+        #expect(waiting.status == "network net has no free address: 10.7.0.0/29 holds 6")
+
+        h.clock.advance(3600)
+        try await h.settle(alive: [n2])
+        state = await h.state
+        #expect(state.cursors.quarantined == nil)
+        #expect(state.running("web").count == 2)
+        #expect(state.running("web").allSatisfy { $0.nodeID == n2 })
+    }
+}

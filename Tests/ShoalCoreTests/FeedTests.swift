@@ -103,7 +103,7 @@ struct FeedReader {
             ServiceSpec(
                 name: "api", replicas: 2, command: ["x"], networks: [NetworkAttachment(target: "net")]))
         try await h.settle(alive: nodes)
-        var reader = FeedReader(try await h.manager.feed(nodeID: nodes[0], since: old))
+        var reader = FeedReader(try await h.manager.feed(nodeID: nodes[0], since: old, store: view.store))
         let message = try #require(await reader.next())
         #expect(message.type == .incremental)
         #expect(message.from == old)
@@ -125,11 +125,14 @@ struct FeedReader {
         try await h.manager.store.compact(keepingLast: 0)
         try await h.service(
             ServiceSpec(name: "api", command: ["x"], networks: [NetworkAttachment(target: "net")]))
-        var reader = FeedReader(try await h.manager.feed(nodeID: nodes[0], since: revision - 1))
+        let identity = await h.manager.store.identity
+        var reader = FeedReader(
+            try await h.manager.feed(nodeID: nodes[0], since: revision - 1, store: identity))
         let message = try #require(await reader.next())
         #expect(message.type == .complete)
         #expect(message.revision == (await h.manager.store.current().revision))
-        var future = FeedReader(try await h.manager.feed(nodeID: nodes[0], since: revision + 1000))
+        var future = FeedReader(
+            try await h.manager.feed(nodeID: nodes[0], since: revision + 1000, store: identity))
         #expect(await future.next()?.type == .complete)
     }
 
@@ -141,6 +144,44 @@ struct FeedReader {
         #expect(view.revision == 12)
         var fresh = FeedView()
         #expect(fresh.apply(.incremental(from: 1, to: 2, changes: [])) == .gap(expected: 0, got: 1))
+        // Revisions of another store's history do not chain, whatever their numbers.
+        var restored = FeedView()
+        #expect(restored.apply(.complete(revision: 10, objects: [], store: "a")) == .applied)
+        #expect(restored.resumeQuery == "since=10&store=a")
+        #expect(
+            restored.apply(.incremental(from: 10, to: 11, changes: [], store: "b"))
+                == .gap(expected: 10, got: 10))
+    }
+
+    /// A store restored from a backup (or reset) may pass the agent's revision with another history:
+    /// resuming there must not send an INCREMENTAL.
+    @Test func resumingAgainstAnotherStoresHistoryGivesAComplete() async throws {
+        let (h, nodes) = try await cluster()
+        var view = FeedView()
+        do {
+            var reader = FeedReader(try await h.manager.feed(nodeID: nodes[0], since: nil))
+            _ = view.apply(try #require(await reader.next()))
+        }
+        let since = try #require(view.revision)
+        #expect(view.store == (await h.manager.store.identity))
+
+        // Another store, with the same node, whose revisions have passed the agent's.
+        let other = try await Harness.make()
+        _ = try await other.manager.register(
+            NodeRegistration(id: nodes[0], name: "n1", address: ip("192.168.0.1")))
+        var index = 0
+        while await other.manager.store.current().revision <= since {
+            try await other.network(NetworkSpec(name: "pad\(index)"))
+            index += 1
+        }
+        #expect(await other.manager.store.identity != view.store)
+        var reader = FeedReader(
+            try await other.manager.feed(nodeID: nodes[0], since: since, store: view.store))
+        let message = try #require(await reader.next())
+        #expect(message.type == .complete)
+        #expect(message.store == (await other.manager.store.identity))
+        #expect(view.apply(message) == .applied)
+        #expect(view.objects == NodeView.compute(await other.state, nodeID: nodes[0]))
     }
 
     @Test func aNodeJoiningLateGetsEveryEndpointOfItsNetworks() async throws {
@@ -202,5 +243,39 @@ struct FeedReader {
         #expect(try JSONDecoder().decode(FeedMessage.self, from: data) == message)
         let text = String(decoding: data, as: UTF8.self)
         #expect(text.contains("\"kind\":\"endpoint\""))
+    }
+
+    /// Lines are assembled from stored object bytes, not encoded per feed: they must be byte for
+    /// byte what the encoder makes of the same message.
+    @Test func assembledLinesAreWhatTheEncoderMakes() throws {
+        let endpoint = FeedObject.endpoint(
+            FeedEndpoint(
+                networkID: "n", taskID: "t", taskName: "web.1.t", serviceID: "s", serviceName: "web",
+                aliases: ["w\"x"], address: ip("10.0.1.3"), mac: MACAddress(derivedFrom: ip("10.0.1.3")),
+                nodeID: "x", nodeAddress: ip("192.168.0.1"), state: .up))
+        let task = FeedObject.task(
+            FeedTask(
+                id: "t", name: "web.1.t", serviceID: "s", serviceName: "web", slot: 1, desiredState: .running,
+                spec: TaskSpec(command: ["sh", "-c", "echo /a"]), endpoints: []))
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let endpointBytes = Array(try encoder.encode(endpoint))
+        let taskBytes = Array(try encoder.encode(task))
+
+        let incremental = FeedBytes.incremental(
+            from: 3, to: 5, changes: [endpoint.key: endpointBytes, "task/old": nil, task.key: taskBytes],
+            store: "5eed")
+        let expected = FeedMessage.incremental(
+            from: 3, to: 5, changes: [.remove("task/old"), .upsert(endpoint), .upsert(task)], store: "5eed")
+        #expect(incremental == (try FeedLine.encode(expected)))
+
+        let complete = FeedBytes.complete(
+            revision: 9, parts: [[task.key: taskBytes], [endpoint.key: endpointBytes]], store: "5eed")
+        #expect(
+            complete
+                == (try FeedLine.encode(.complete(revision: 9, objects: [endpoint, task], store: "5eed"))))
+        #expect(
+            FeedBytes.keepalive(revision: 9, store: "5eed")
+                == (try FeedLine.encode(.keepalive(revision: 9, store: "5eed"))))
     }
 }

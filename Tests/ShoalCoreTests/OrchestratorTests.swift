@@ -239,4 +239,51 @@ import Testing
         #expect(fixed.running("web").count == 3)
         #expect(fixed.running("web").allSatisfy { $0.spec.command == ["fixed"] })
     }
+
+    /// The status line ("2/3 tasks running") and rollout progress are the manager's observations:
+    /// they must not move the version an update is made against, or `update?version=` keeps
+    /// failing with 409 while tasks come and go.
+    @Test func statusAndProgressDoNotMoveTheServiceVersion() async throws {
+        let h = try await Harness.make(drainSeconds: 0)
+        let nodes = try await threeNodes(h)
+        let config = h.manager.config.allocator
+        // Created without a reconcile pass, so this is the version the user was answered with.
+        try await h.manager.store.write { state in
+            _ = try Operations.createService(
+                ServiceSpec(name: "web", replicas: 3, command: ["x"]), id: "svc", state: &state,
+                config: config)
+        }
+        let created = try #require(await h.state.services["svc"]?.version)
+        try await h.settle(alive: nodes)
+        var service = try #require(await h.state.services["svc"])
+        #expect(service.status == "3/3 tasks running")
+        #expect(service.version == created)
+
+        // A rolling update: tasks are replaced one by one while the user sends another update.
+        var spec = service.spec
+        spec.command = ["y"]
+        spec.updatePolicy = UpdatePolicy(parallelism: 1)
+        let update = spec
+        try await h.manager.apply { state in
+            _ = try Operations.updateService(
+                "web", version: created, spec: update, state: &state, config: config)
+        }
+        let updated = try #require(await h.state.services["svc"]?.version)
+        for _ in 0..<3 {
+            h.clock.advance(0.5)
+            try await h.heartbeat(nodes)
+            try await h.agentsAct(on: Set(nodes))
+            try await h.manager.reconcile()
+        }
+        service = try #require(await h.state.services["svc"])
+        #expect(await h.state.running("web").contains { $0.generation == service.generation })
+        #expect(service.version == updated)
+        spec.replicas = 4
+        let scale = spec
+        try await h.manager.apply { state in
+            _ = try Operations.updateService(
+                "web", version: updated, spec: scale, state: &state, config: config)
+        }
+        #expect(await h.state.services["svc"]?.spec.replicas == 4)
+    }
 }

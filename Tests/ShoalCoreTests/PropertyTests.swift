@@ -223,6 +223,15 @@ func allocations(_ state: ClusterState) -> [String: [String]] { allocationOwners
             }
             let problems = allocationProblems(snapshot)
             #expect(problems.isEmpty, "seed \(seed) step \(step): \(problems)")
+            // The feeds' tables, kept from each commit's changes, hold every node's whole view.
+            let revision = await h.manager.store.current().revision
+            for node in snapshot.nodes.keys {
+                let fed = h.manager.feeds.currentView(of: node)
+                #expect(fed.revision == revision)
+                #expect(
+                    fed.objects == NodeView.compute(snapshot, nodeID: node),
+                    "seed \(seed) step \(step): the feed's view of \(node) differs")
+            }
             if !problems.isEmpty { return }
         }
 

@@ -57,10 +57,10 @@ struct Harness {
 
     static func make(
         directory: String? = nil, drainSeconds: Double = 1, clock: TestClock = TestClock(),
-        tickSeconds: Double = 1
+        tickSeconds: Double = 1, allocator: AllocatorConfig = AllocatorConfig()
     ) async throws -> Harness {
         let store = try SQLiteStore(directory: directory)
-        var config = ManagerConfig(feedKeepaliveSeconds: 0.2, tickSeconds: tickSeconds)
+        var config = ManagerConfig(allocator: allocator, feedKeepaliveSeconds: 0.2, tickSeconds: tickSeconds)
         config.orchestrator.drainSeconds = drainSeconds
         let manager = Manager(store: store, config: config, clock: clock.function)
         try await manager.start()

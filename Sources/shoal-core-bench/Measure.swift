@@ -1,0 +1,52 @@
+import Foundation
+import Synchronization
+
+/// Seconds on a monotonic clock.
+func now() -> Double {
+    var spec = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &spec)
+    return Double(spec.tv_sec) + Double(spec.tv_nsec) / 1e9
+}
+
+/// CPU seconds (user + system) this process used so far.
+func cpuSeconds() -> Double {
+    var usage = rusage()
+    getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
+    func value(_ time: timeval) -> Double { Double(time.tv_sec) + Double(time.tv_usec) / 1e6 }
+    return value(usage.ru_utime) + value(usage.ru_stime)
+}
+
+/// Peak resident memory in MiB (VmHWM), read from /proc.
+func peakResidentMiB() -> Double {
+    guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+        let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+        let kib = Double(line.split(whereSeparator: { $0 == " " || $0 == "\t" }).dropFirst().first ?? "")
+    else { return 0 }
+    return kib / 1024
+}
+
+func percentile(_ values: [Double], _ p: Double) -> Double {
+    guard !values.isEmpty else { return .nan }
+    let sorted = values.sorted()
+    let index = min(sorted.count - 1, Int((Double(sorted.count - 1) * p).rounded()))
+    return sorted[index]
+}
+
+func option(_ name: String, _ fallback: Int) -> Int {
+    let arguments = CommandLine.arguments
+    guard let at = arguments.firstIndex(of: name), at + 1 < arguments.count,
+        let value = Int(arguments[at + 1])
+    else { return fallback }
+    return value
+}
+
+func format(_ value: Double, _ digits: Int = 3) -> String { String(format: "%.\(digits)f", value) }
+
+/// Heartbeats sent and how long each took to answer.
+final class HeartbeatCounter: Sendable {
+    private let state = Mutex<[Double]>([])
+
+    func add(_ seconds: Double) { state.withLock { $0.append(seconds) } }
+    var count: Int { state.withLock { $0.count } }
+    var p99: Double { percentile(state.withLock { $0 }, 0.99) }
+}
