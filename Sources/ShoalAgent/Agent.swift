@@ -47,6 +47,8 @@ public actor Agent {
         public var reusedCredentials = false
         public var feedConnections = 0
         public var feedMessages = 0
+        /// COMPLETE views received: one per start; a resume against the same store gets none.
+        public var feedCompletes = 0
         public var feedReconnects: [String] = []
         public var lastRevision: UInt64?
         public var renewals = 0
@@ -198,7 +200,8 @@ public actor Agent {
     /// One connection: returns why it ended.
     func followOnce(_ client: ControlPlaneClient) async -> String {
         let session = FeedSession()
-        let path = "/v1/nodes/\(client.nodeID)/feed" + (follower.since.map { "?since=\($0)" } ?? "")
+        // since and the store's identity: another store's history gets a COMPLETE, not a wrong INCREMENTAL.
+        let path = "/v1/nodes/\(client.nodeID)/feed" + (follower.view.resumeQuery.map { "?\($0)" } ?? "")
         let watchdog = configuration.feedWatchdogSeconds
         return await withTaskGroup(of: String.self) { group in
             group.addTask {
@@ -232,6 +235,7 @@ public actor Agent {
         case .changed(let complete):
             status.lastRevision = follower.since
             if complete {
+                status.feedCompletes += 1
                 logger.info(
                     "feed COMPLETE at revision \(follower.since ?? 0), \(follower.view.objects.count) objects"
                 )

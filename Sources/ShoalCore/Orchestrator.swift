@@ -346,7 +346,7 @@ public enum Orchestrator {
                             ? "no suitable node: no ready, active node satisfies the placement constraints "
                                 + (placement?.constraints ?? []).joined(separator: ", ")
                             : "no suitable node: host ports \(wantedPorts.sorted().joined(separator: ",")) are taken"
-                            + " or no load-balancer address is free on every node"
+                                + " or no load-balancer address is free on every node"
                     if task.status != message {
                         task.status = message
                         state.tasks[id] = task

@@ -26,6 +26,8 @@ import Testing
         let status = await agent.status
         #expect(status.feedReconnects.contains { $0.contains("watchdog") })
         #expect(status.lastRevision != nil)
+        // Each resume names the revision and the store, so only the first connection got a COMPLETE.
+        #expect(status.feedCompletes == 1)
         // A change made now still arrives on a later connection.
         let created = try await cluster.admin.request(
             .POST, "/v1/services", body: Array(#"{"name":"g","mode":"global","command":["x"]}"#.utf8))
