@@ -20,11 +20,11 @@ nodes=10
 
 start_manager
 for i in $(seq $nodes); do start_agent "$i" --resync 30; done
-wait_for "$nodes ready nodes" 300 bash -c "[[ \$(curl -sS --unix-socket '$socket' http://localhost/v1/nodes | jq '[.[] | select(.state==\"ready\")] | length') == $nodes ]]"
+wait_for "$nodes ready nodes" 300 counts $nodes ready_nodes
 net_id=$(call POST /networks -d '{"name":"conv","subnet":"10.77.0.0/16"}' | jq -r .id)
 spec() { jq -nc --argjson n "$1" '{name: "conv", replicas: $n, command: ["sleep", "100000"], networks: [{target: "conv"}]}'; }
 call POST /services -d "$(spec $nodes)" >/dev/null
-wait_for "$nodes running tasks" 300 bash -c "[[ \$(curl -sS --unix-socket '$socket' http://localhost/v1/tasks | jq '[.[] | select(.state==\"running\")] | length') == $nodes ]]"
+wait_for "$nodes running tasks" 300 counts $nodes tasks_in_running_state
 
 : >"$data/events"
 for k in $(seq "$events"); do

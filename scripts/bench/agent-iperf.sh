@@ -23,10 +23,10 @@ n2=/run/netns/$LAB_NODE_2_NS
 start_manager
 start_agent 1
 start_agent 2
-wait_for "two ready nodes" 100 bash -c "[[ \$(curl -sS --unix-socket '$socket' http://localhost/v1/nodes | jq '[.[] | select(.state==\"ready\")] | length') == 2 ]]"
+wait_for "two ready nodes" 100 counts 2 ready_nodes
 call POST /networks -d '{"name":"perf"}' >/dev/null
 call POST /services -d '{"name":"perf","replicas":2,"command":["iperf3","-s"],"networks":[{"target":"perf"}]}' >/dev/null
-wait_for "two running tasks" 150 bash -c "[[ \$(curl -sS --unix-socket '$socket' http://localhost/v1/tasks | jq '[.[] | select(.state==\"running\")] | length') == 2 ]]"
+wait_for "two running tasks" 150 counts 2 tasks_in_running_state
 node1=$(call GET /nodes/node1 | jq -r .id)
 client_task=$(call GET /tasks | jq -r --arg n "$node1" '.[] | select(.nodeID == $n) | .id')
 server_ip=$(call GET /tasks | jq -r --arg n "$node1" '.[] | select(.nodeID != $n) | .endpoints[0].address')

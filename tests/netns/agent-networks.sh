@@ -14,7 +14,7 @@ trap agent_lab_cleanup EXIT
 
 start_manager
 for i in 1 2; do start_agent "$i"; done
-wait_for "two ready nodes" 100 bash -c "[[ \$(curl -sS --unix-socket '$socket' http://localhost/v1/nodes | jq '[.[] | select(.state==\"ready\")] | length') == 2 ]]"
+wait_for "two ready nodes" 100 counts 2 ready_nodes
 call POST /networks -d '{"name":"blue"}' >/dev/null
 call POST /networks -d '{"name":"red"}' >/dev/null
 service() { # name networks...
@@ -26,7 +26,7 @@ service() { # name networks...
 call POST /services -d "$(service b blue)" >/dev/null
 call POST /services -d "$(service r red)" >/dev/null
 call POST /services -d "$(service both blue red)" >/dev/null
-wait_for "6 running tasks" 150 bash -c "[[ \$(curl -sS --unix-socket '$socket' http://localhost/v1/tasks | jq '[.[] | select(.state==\"running\")] | length') == 6 ]]"
+wait_for "6 running tasks" 150 counts 6 tasks_in_running_state
 node1=$(call GET /nodes/node1 | jq -r .id)
 task() { # service, on node1 or not: "id ip0 ip1 name"
     call GET /tasks | jq -r --arg s "$1" --arg n "$node1" --arg here "$2" \

@@ -14,11 +14,11 @@ trap agent_lab_cleanup EXIT
 
 start_manager
 for i in 1 2 3; do start_agent "$i"; done
-wait_for "three ready nodes" 100 bash -c "[[ \$(curl -sS --unix-socket '$socket' http://localhost/v1/nodes | jq '[.[] | select(.state==\"ready\")] | length') == 3 ]]"
+wait_for "three ready nodes" 100 counts 3 ready_nodes
 net_id=$(call POST /networks -d '{"name":"blue"}' | jq -r .id)
 call POST /services -d "$(jq -nc --arg py "$data/echo.py" \
     '{name: "web", replicas: 3, command: ["/usr/bin/python3", $py], networks: [{target: "blue"}]}')" >/dev/null
-wait_for "3 running tasks" 150 bash -c "[[ \$(curl -sS --unix-socket '$socket' http://localhost/v1/tasks | jq '[.[] | select(.state==\"running\" and .desiredState==\"running\")] | length') == 3 ]]"
+wait_for "3 running tasks" 150 counts 3 running_tasks
 node3=$(call GET /nodes/node3 | jq -r .id)
 for n in 1 2; do
     wait_for "node$n to program node3's endpoint" 50 bash -c "nsenter --net='$data/node$n/run/netns/net-$net_id' bridge fdb show dev vx0 | grep -q 'dst $LAB_NODE_3_IP'"

@@ -17,7 +17,7 @@ trap agent_lab_cleanup EXIT
 
 start_manager
 for i in 1 2 3; do start_agent "$i"; done
-wait_for "three ready nodes" 100 bash -c "[[ \$(curl -sS --unix-socket '$socket' http://localhost/v1/nodes | jq '[.[] | select(.state==\"ready\")] | length') == 3 ]]"
+wait_for "three ready nodes" 100 counts 3 ready_nodes
 
 net_id=$(call POST /networks -d '{"name":"blue"}' | jq -r .id)
 spec() {
@@ -25,7 +25,7 @@ spec() {
         '{name: "web", replicas: $n, command: ["/usr/bin/python3", $py], networks: [{target: "blue"}]}'
 }
 call POST /services -d "$(spec 3)" >/dev/null
-wait_for "3 running tasks" 150 bash -c "[[ \$(curl -sS --unix-socket '$socket' http://localhost/v1/tasks | jq '[.[] | select(.state==\"running\" and .desiredState==\"running\")] | length') == 3 ]]"
+wait_for "3 running tasks" 150 counts 3 running_tasks
 
 # id, address, MAC and node of each running task.
 mapfile -t tasks < <(call GET /tasks | jq -r '.[] | select(.state=="running" and .desiredState=="running") |

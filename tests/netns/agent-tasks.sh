@@ -17,7 +17,7 @@ trap '[[ -n $server_pid ]] && kill $server_pid 2>/dev/null; agent_lab_cleanup' E
 
 start_manager
 for i in 1 2; do start_agent "$i"; done
-wait_for "two ready nodes" 100 bash -c "[[ \$(curl -sS --unix-socket '$socket' http://localhost/v1/nodes | jq '[.[] | select(.state==\"ready\")] | length') == 2 ]]"
+wait_for "two ready nodes" 100 counts 2 ready_nodes
 call POST /networks -d '{"name":"blue"}' >/dev/null
 
 # An "outside" server in the underlay namespace; its log shows the client address.

@@ -92,6 +92,14 @@ running_tasks() {
     call GET /tasks | jq -r '[.[] | select(.desiredState == "running" and .state == "running")] | length'
 }
 
+# Tasks the manager has as running, whatever their desired state (a draining one still counts).
+tasks_in_running_state() { call GET /tasks | jq -r '[.[] | select(.state == "running")] | length'; }
+
+ready_nodes() { call GET /nodes | jq -r '[.[] | select(.state == "ready")] | length'; }
+
+# True when CMD... prints exactly N: `wait_for "3 ready nodes" 100 counts 3 ready_nodes`.
+counts() { [[ $("${@:2}") == "$1" ]]; }
+
 # Node name (node<i>) of a node id.
 node_name() { call GET "/nodes/$1" | jq -r .name; }
 
