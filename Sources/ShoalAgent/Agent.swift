@@ -146,10 +146,13 @@ public actor Agent {
         let supervisor = TaskSupervisor(
             dataDir: configuration.dataDir, namespaces: files, settings: options.tasks,
             report: { id, state, message in await self.report(id, state: state, message: message) })
+        let health = HealthMonitor(
+            namespaces: files, report: { id, health, message in await self.reportHealth(id, health, message) }
+        )
         let dataPlane = DataPlane(
             nodeID: nodeID, kernel: NetlinkOverlayKernel(files: files, config: config),
             supervisor: supervisor,
-            config: config, settings: options.reconcile)
+            config: config, settings: options.reconcile, health: health)
         admin = try AdminServer(
             path: options.runDir + "/agent.sock",
             routes: [
@@ -176,6 +179,20 @@ public actor Agent {
                     try? await Task.sleep(for: .seconds(FeedFollower.backoff(attempt: attempt)))
                 }
             }
+        }
+    }
+
+    /// A health change of a running task; true once the manager has it (or has forgotten the task).
+    func reportHealth(_ taskID: String, _ health: TaskHealth, _ message: String?) async -> Bool {
+        logger.info("task \(taskID) \(health.rawValue)\(message.map { ": \($0)" } ?? "")")
+        guard let client else { return false }
+        do {
+            _ = try await client.reportTask(taskID, state: .running, message: message, health: health)
+            return true
+        } catch ClientError.http(let status, _) where (400..<500).contains(status) {
+            return true
+        } catch {
+            return false
         }
     }
 

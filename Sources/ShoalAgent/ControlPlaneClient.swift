@@ -43,11 +43,14 @@ public struct ControlPlaneClient: Sendable {
         try await http.request(.POST, "/v1/nodes/\(nodeID)/heartbeat").decode(HeartbeatResponse.self)
     }
 
-    public func reportTask(_ taskID: String, state: TaskState, message: String? = nil)
+    public func reportTask(
+        _ taskID: String, state: TaskState, message: String? = nil, health: TaskHealth? = nil
+    )
         async throws(ClientError)
         -> ClusterTask
     {
-        let body = try Self.encode(TaskStatusReport(nodeID: nodeID, state: state, message: message))
+        let body = try Self.encode(
+            TaskStatusReport(nodeID: nodeID, state: state, message: message, health: health))
         return try await http.request(.POST, "/v1/tasks/\(taskID)/status", body: body).decode(
             ClusterTask.self)
     }

@@ -138,8 +138,9 @@ public actor Manager {
     /// An agent's task report: stored (durably, batched with the writes around it) and answered
     /// without waiting for a reconcile pass; the loop reconciles after it.
     public func report(_ taskID: String, _ report: TaskStatusReport) async throws -> ClusterTask {
+        let now = clock()
         let (task, _) = try await store.write { state in
-            try Operations.reportTaskStatus(taskID, report: report, state: &state)
+            try Operations.reportTaskStatus(taskID, report: report, state: &state, now: now)
         }
         return task
     }

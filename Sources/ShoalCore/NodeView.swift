@@ -103,14 +103,15 @@ public enum NodeView {
                 ports: service.ports.filter { $0.publishMode == .ingress }))
     }
 
-    /// An endpoint is in views while its task runs on a ready node: up, or draining once it is being
+    /// An endpoint is in views while its task runs on a ready node: up, unhealthy while its health
+    /// check has not passed (a new task joins its VIP once healthy), or draining once it is being
     /// replaced. Tasks told to stop, or on a DOWN node, leave every view.
     static func endpointState(_ task: ClusterTask, state: ClusterState) -> EndpointState? {
         guard task.state == .running, let nodeID = task.nodeID, state.nodes[nodeID]?.state == .ready else {
             return nil
         }
         switch task.desiredState {
-        case .running: return .up
+        case .running: return task.isServing ? .up : .unhealthy
         case .draining: return .draining
         case .shutdown: return nil
         }

@@ -189,21 +189,7 @@ public enum Operations {
                 throw .invalid(field: "updatePolicy.delaySeconds", reason: "must be 0 or more")
             }
         }
-        if let check = spec.healthCheck {
-            if check.command.isEmpty {
-                throw .invalid(field: "healthCheck.command", reason: "must not be empty")
-            }
-            for (field, value) in [
-                ("intervalSeconds", check.intervalSeconds), ("timeoutSeconds", check.timeoutSeconds),
-            ] {
-                if let value, !(value > 0) {
-                    throw .invalid(field: "healthCheck.\(field)", reason: "must be more than 0")
-                }
-            }
-            if let retries = check.retries, retries < 0 {
-                throw .invalid(field: "healthCheck.retries", reason: "must be 0 or more")
-            }
-        }
+        if let check = spec.healthCheck { try HealthRules.validate(check) }
         for (index, constraint) in (spec.placement?.constraints ?? []).enumerated() {
             do throws(PlacementError) {
                 _ = try PlacementConstraint(parsing: constraint)
@@ -376,7 +362,7 @@ public enum Operations {
 
     /// A state report from the agent running the task. Reports that would move a task backwards are ignored.
     public static func reportTaskStatus(
-        _ taskID: String, report: TaskStatusReport, state: inout ClusterState
+        _ taskID: String, report: TaskStatusReport, state: inout ClusterState, now: Double
     ) throws(StoreError) -> ClusterTask {
         guard var task = state.tasks[taskID] else { throw .notFound("no task \(taskID)") }
         guard task.nodeID == report.nodeID else {
@@ -389,8 +375,7 @@ public enum Operations {
                 reason: "agents report starting, running, complete, failed, shutdown or rejected")
         }
         if task.state.isTerminal || report.state.rank < task.state.rank { return task }
-        task.state = report.state
-        task.status = report.message ?? report.state.rawValue
+        HealthRules.apply(report, to: &task, now: now)
         state.tasks[taskID] = task
         return task
     }

@@ -29,6 +29,7 @@ public enum Orchestrator {
     ) {
         markDownNodes(&state, now: now, lastHeartbeat: lastHeartbeat, config: config)
         moveTasksOffUnfitNodes(&state, now: now)
+        HealthRules.replaceUnhealthy(&state, now: now)
         // Tasks by service, built once per pass (filtering all tasks per service was quadratic).
         var byService: [String: [String]] = [:]
         for task in state.tasks.values { byService[task.serviceID, default: []].append(task.id) }
@@ -161,9 +162,9 @@ public enum Orchestrator {
                 continue
             }
             if running.count > 1 {
-                // Start-first: once the newest task runs, the older ones drain.
+                // Start-first: once the newest task runs (and is healthy), the older ones drain.
                 let sorted = running.sorted { ($0.generation, $0.id) > ($1.generation, $1.id) }
-                if sorted[0].state == .running {
+                if sorted[0].isServing {
                     for old in sorted.dropFirst() {
                         drain(&state, taskID: old.id, now: now, reason: "replaced by \(sorted[0].name)")
                     }
@@ -172,7 +173,8 @@ public enum Orchestrator {
                 }
                 continue
             }
-            if running[0].state != .running { inProgress += 1 }
+            // A batch is done when its tasks serve: running, and healthy when the service has a check.
+            if !running[0].isServing { inProgress += 1 }
             if running[0].generation < service.generation { outdated.append(key) }
         }
 
@@ -417,6 +419,8 @@ public enum Orchestrator {
         let wanted =
             service.spec.effectiveMode == .replicated ? service.spec.effectiveReplicas : eligibleNodes
         var message = "\(running)/\(wanted) tasks running"
+        let unhealthy = live.filter { $0.state == .running && $0.health == .unhealthy }.count
+        if unhealthy > 0 { message += "; \(unhealthy) unhealthy" }
         let missingVIP =
             service.spec.effectiveEndpointMode == .vip
             && service.networkIDs.contains { id in !service.virtualIPs.contains { $0.networkID == id } }

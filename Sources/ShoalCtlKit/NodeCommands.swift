@@ -111,11 +111,13 @@ enum TaskTable {
             tasks, output, id: \.id,
             header: ["ID", "NAME", "NODE", "DESIRED STATE", "CURRENT STATE", "ERROR"]
         ) { task in
-            let failed = task.state == .failed || task.state == .rejected
+            let failed = task.state == .failed || task.state == .rejected || task.health == .unhealthy
+            // Docker's `docker ps` form: "running (healthy)" for a task with a health check.
+            let health = task.state == .running ? task.health.map { " (\($0.rawValue))" } ?? "" : ""
             return [
                 task.id, "\(task.serviceName).\(task.slot > 0 ? "\(task.slot)" : task.nodeID ?? "-")",
-                task.nodeID.map { names[$0] ?? $0 } ?? "-", task.desiredState.rawValue, task.state.rawValue,
-                failed ? task.status : "",
+                task.nodeID.map { names[$0] ?? $0 } ?? "-", task.desiredState.rawValue,
+                task.state.rawValue + health, failed ? task.status : "",
             ]
         }
     }

@@ -25,10 +25,7 @@ struct ServiceCreate: AsyncParsableCommand {
     @Option(help: "Tasks updated at once (0: all)") var updateParallelism: Int?
     @Option(help: "Delay between update batches (10s, 1m30s)") var updateDelay: String?
     @Option(help: "start-first or stop-first") var updateOrder: UpdateOrder?
-    @Option(help: "Health check command, run with /bin/sh -c") var healthCmd: String?
-    @Option(help: "Time between health checks (30s)") var healthInterval: String?
-    @Option(help: "Time a health check may take (5s)") var healthTimeout: String?
-    @Option(help: "Failures before a task is unhealthy") var healthRetries: Int?
+    @OptionGroup var health: HealthOptions
     @Option(help: "Placement constraint: node.hostname==N, node.role!=manager, node.labels.K==V (repeatable)")
     var constraint: [String] = []
     @Option(help: "A service label KEY=VALUE (repeatable)") var label: [String] = []
@@ -61,8 +58,7 @@ struct ServiceCreate: AsyncParsableCommand {
             env: env.isEmpty ? nil : try ServiceFlags.env(env),
             networks: networks.isEmpty ? nil : networks, endpointMode: endpointMode,
             ports: ports.isEmpty ? nil : ports,
-            healthCheck: try ServiceFlags.healthCheck(
-                command: healthCmd, interval: healthInterval, timeout: healthTimeout, retries: healthRetries),
+            healthCheck: try health.apply(to: nil),
             updatePolicy: policy, image: image, labels: labels.isEmpty ? nil : labels,
             placement: constraints.isEmpty ? nil : Placement(constraints: constraints))
     }

@@ -88,24 +88,4 @@ enum ServiceFlags {
         }
         return (pair[0], replicas)
     }
-
-    static func healthCheck(
-        command: String?, interval: String?, timeout: String?, retries: Int?
-    ) throws(CtlError) -> HealthCheck? {
-        guard let command else {
-            if interval != nil || timeout != nil || retries != nil {
-                throw CtlError("--health-interval, --health-timeout and --health-retries need --health-cmd")
-            }
-            return nil
-        }
-        return HealthCheck(
-            command: ["/bin/sh", "-c", command],
-            intervalSeconds: try interval.map { text throws(CtlError) in
-                try seconds(text, flag: "--health-interval")
-            },
-            timeoutSeconds: try timeout.map { text throws(CtlError) in
-                try seconds(text, flag: "--health-timeout")
-            },
-            retries: retries)
-    }
 }

@@ -26,7 +26,7 @@ struct ServiceUpdate: AsyncParsableCommand {
     @Option(help: "Tasks updated at once (0: all)") var updateParallelism: Int?
     @Option(help: "Delay between update batches (10s)") var updateDelay: String?
     @Option(help: "start-first or stop-first") var updateOrder: UpdateOrder?
-    @Option(help: "Health check command, run with /bin/sh -c") var healthCmd: String?
+    @OptionGroup var health: HealthOptions
     @Flag(help: "Remove the health check") var noHealthcheck = false
     @Argument(help: "Service id or name") var service: String
     @Argument(parsing: .postTerminator, help: "A new command for the tasks, after --") var command: [String] =
@@ -82,10 +82,8 @@ struct ServiceUpdate: AsyncParsableCommand {
         }
         if noHealthcheck {
             spec.healthCheck = nil
-        } else if let healthCmd {
-            var check = spec.healthCheck ?? HealthCheck(command: [])
-            check.command = ["/bin/sh", "-c", healthCmd]
-            spec.healthCheck = check
+        } else {
+            spec.healthCheck = try health.apply(to: spec.healthCheck)
         }
         if !command.isEmpty { spec.command = command }
         return spec

@@ -59,6 +59,8 @@ public enum EndpointState: String, Codable, Sendable {
     case up
     /// Keeps its connections but gets no new ones (IPVS weight 0).
     case draining
+    /// Running but not (yet) healthy: a peer like any other (FDB + neighbour), weight 0.
+    case unhealthy
 }
 
 /// A task endpoint on a network: a peer to program (FDB + neighbour) and a backend for its service.

@@ -68,22 +68,6 @@ public struct PortConfig: Codable, Equatable, Hashable, Sendable {
     }
 }
 
-public struct HealthCheck: Codable, Equatable, Sendable {
-    public var command: [String]
-    public var intervalSeconds: Double?
-    public var timeoutSeconds: Double?
-    public var retries: Int?
-
-    public init(
-        command: [String], intervalSeconds: Double? = nil, timeoutSeconds: Double? = nil, retries: Int? = nil
-    ) {
-        self.command = command
-        self.intervalSeconds = intervalSeconds
-        self.timeoutSeconds = timeoutSeconds
-        self.retries = retries
-    }
-}
-
 public enum UpdateOrder: String, Codable, Sendable, CaseIterable {
     case stopFirst = "stop-first"
     case startFirst = "start-first"

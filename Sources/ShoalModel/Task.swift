@@ -97,12 +97,18 @@ public struct ClusterTask: Codable, Equatable, Sendable, Identifiable {
     public var drainingSince: Double?
     public var spec: TaskSpec
     public var endpoints: [TaskEndpoint]
+    /// Nil without a health check; `starting` from the time it runs until a probe succeeds.
+    public var health: TaskHealth?
+    /// Seconds since 1970 when the agent reported it unhealthy: it is replaced after
+    /// `HealthCheck.replaceAfterSeconds`.
+    public var unhealthySince: Double?
 
     public init(
         id: String, version: UInt64 = 0, status: String = "", name: String, serviceID: String,
         serviceName: String,
         slot: Int, nodeID: String? = nil, generation: Int, desiredState: DesiredState = .running,
-        state: TaskState = .new, drainingSince: Double? = nil, spec: TaskSpec, endpoints: [TaskEndpoint]
+        state: TaskState = .new, drainingSince: Double? = nil, spec: TaskSpec, endpoints: [TaskEndpoint],
+        health: TaskHealth? = nil, unhealthySince: Double? = nil
     ) {
         self.id = id
         self.version = version
@@ -118,6 +124,13 @@ public struct ClusterTask: Codable, Equatable, Sendable, Identifiable {
         self.drainingSince = drainingSince
         self.spec = spec
         self.endpoints = endpoints
+        self.health = health
+        self.unhealthySince = unhealthySince
+    }
+
+    /// Running, and healthy when its service has a health check: what may take new connections.
+    public var isServing: Bool {
+        state == .running && (spec.healthCheck == nil || health == .healthy)
     }
 
     /// The key the orchestrator keeps one task per: the slot, or the node for global services.
@@ -129,10 +142,13 @@ public struct TaskStatusReport: Codable, Equatable, Sendable {
     public var nodeID: String
     public var state: TaskState
     public var message: String?
+    /// With state running, for a task with a health check: sent when the health changes.
+    public var health: TaskHealth?
 
-    public init(nodeID: String, state: TaskState, message: String? = nil) {
+    public init(nodeID: String, state: TaskState, message: String? = nil, health: TaskHealth? = nil) {
         self.nodeID = nodeID
         self.state = state
         self.message = message
+        self.health = health
     }
 }

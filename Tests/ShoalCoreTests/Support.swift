@@ -130,9 +130,10 @@ struct Harness {
             default: next = nil
             }
             guard let next else { continue }
+            let now = clock.now
             _ = try await manager.apply { state in
                 try Operations.reportTaskStatus(
-                    task.id, report: TaskStatusReport(nodeID: nodeID, state: next), state: &state)
+                    task.id, report: TaskStatusReport(nodeID: nodeID, state: next), state: &state, now: now)
             }
         }
     }

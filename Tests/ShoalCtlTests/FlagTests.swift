@@ -36,6 +36,30 @@ import Testing
                     placement: Placement(constraints: ["node.labels.zone==a"])))
     }
 
+    @Test func healthProbeForms() throws {
+        let http = try ServiceCreate.parse([
+            "--name", "w", "--health-http", "8080/healthz?full=1", "--health-start-period", "10s",
+            "--health-timeout", "2s", "--", "x",
+        ]).spec()
+        #expect(
+            http.healthCheck
+                == HealthCheck(
+                    http: HTTPHealthProbe(port: 8080, path: "/healthz?full=1"), timeoutSeconds: 2,
+                    startPeriodSeconds: 10))
+        let tcp = try ServiceCreate.parse(["--name", "w", "--health-tcp", "6379", "--", "x"]).spec()
+        #expect(tcp.healthCheck == HealthCheck(tcpPort: 6379))
+        // An update's probe flag replaces the probe and keeps the timings; a timing flag alone keeps the probe.
+        let current = ServiceSpec(
+            name: "w", command: ["x"], healthCheck: HealthCheck(command: ["true"], intervalSeconds: 5))
+        #expect(
+            try ServiceUpdate.parse(["--health-http", "80", "w"]).apply(to: current).healthCheck
+                == HealthCheck(http: HTTPHealthProbe(port: 80), intervalSeconds: 5))
+        #expect(
+            try ServiceUpdate.parse(["--health-retries", "1", "w"]).apply(to: current).healthCheck
+                == HealthCheck(command: ["true"], intervalSeconds: 5, retries: 1))
+        #expect(try ServiceUpdate.parse(["--no-healthcheck", "w"]).apply(to: current).healthCheck == nil)
+    }
+
     @Test func serviceCreateDefaultsStayUnset() throws {
         let spec = try ServiceCreate.parse(["--name", "w", "--mode", "global", "--", "run"]).spec()
         #expect(spec == ServiceSpec(name: "w", mode: .global, command: ["run"]))
@@ -66,7 +90,16 @@ import Testing
         (["--name", "w", "--update-delay", "soon", "--", "x"], "--update-delay soon is not a duration"),
         (
             ["--name", "w", "--health-retries", "2", "--", "x"],
-            "--health-interval, --health-timeout and --health-retries need --health-cmd"
+            "--health-interval, --health-timeout, --health-retries and --health-start-period need"
+                + " --health-cmd, --health-tcp or --health-http"
+        ),
+        (
+            ["--name", "w", "--health-tcp", "80", "--health-cmd", "true", "--", "x"],
+            "give only one of --health-cmd, --health-tcp and --health-http"
+        ),
+        (
+            ["--name", "w", "--health-http", "web/x", "--", "x"],
+            "--health-http web/x must look like PORT[/PATH]"
         ),
         (
             ["--name", "w", "--constraint", "node.zone==a", "--", "x"],

@@ -144,14 +144,16 @@ private func error(_ yaml: String, environment: [String: String] = [:]) -> Stack
             services:
               a:
                 command: x
-                healthcheck: {test: ["CMD-SHELL", "curl -f localhost"], interval: 1m30s}
+                healthcheck: {test: ["CMD-SHELL", "curl -f localhost"], interval: 1m30s, start_period: 5s}
               b:
                 command: x
                 healthcheck: {test: ["NONE"]}
             """)
         #expect(
             file.services[0].healthCheck
-                == HealthCheck(command: ["/bin/sh", "-c", "curl -f localhost"], intervalSeconds: 90))
+                == HealthCheck(
+                    command: ["/bin/sh", "-c", "curl -f localhost"], intervalSeconds: 90,
+                    startPeriodSeconds: 5))
         #expect(file.services[1].healthCheck == nil)
     }
 

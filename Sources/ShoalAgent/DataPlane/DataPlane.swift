@@ -25,11 +25,16 @@ public actor DataPlane {
         public var drifts: Int
         public var lastOps: [String]
         public var lastSyncMilliseconds: Double
+        /// Local tasks' health checks (HealthMonitor).
+        public var health: [String: HealthMonitor.Status]
+        /// Every endpoint of the view by task name: up, unhealthy or draining, as the manager says.
+        public var endpointStates: [String: EndpointState]
     }
 
     let nodeID: String
     let kernel: any OverlayKernel
     let supervisor: TaskSupervisor
+    let health: HealthMonitor?
     let config: OverlayConfig
     let settings: Settings
     private var view: [String: FeedObject]?
@@ -52,20 +57,22 @@ public actor DataPlane {
 
     public init(
         nodeID: String, kernel: any OverlayKernel, supervisor: TaskSupervisor, config: OverlayConfig,
-        settings: Settings = Settings()
+        settings: Settings = Settings(), health: HealthMonitor? = nil
     ) {
         self.nodeID = nodeID
         self.kernel = kernel
         self.supervisor = supervisor
+        self.health = health
         self.config = config
         self.settings = settings
     }
 
     /// A new view from the feed (after a COMPLETE or an INCREMENTAL that applied).
-    public func update(view: [String: FeedObject], revision: UInt64?) {
+    public func update(view: [String: FeedObject], revision: UInt64?) async {
         self.view = view
         self.revision = revision
         dirty?.yield()
+        await health?.update(view: view)
     }
 
     /// Reconciles on every change, on ticks when a workload ended, on the resync timer, and after
@@ -82,6 +89,7 @@ public actor DataPlane {
                 while !Task.isCancelled {
                     try? await Task.sleep(for: .seconds(settings.tickSeconds))
                     if await self.supervisor.tick() { await self.kick() }
+                    await self.health?.tick(live: await self.supervisor.live)
                 }
             }
             group.addTask {
@@ -219,8 +227,17 @@ public actor DataPlane {
             Snapshot(
                 revision: revision, desired: desired, applied: applied, tasks: await supervisor.statuses,
                 lastErrors: errors, reconciles: reconciles, drifts: drifts, lastOps: lastOps,
-                lastSyncMilliseconds: lastSync)
+                lastSyncMilliseconds: lastSync, health: await health?.statuses ?? [:],
+                endpointStates: endpointStates)
         }
+    }
+
+    var endpointStates: [String: EndpointState] {
+        var states: [String: EndpointState] = [:]
+        for case .endpoint(let endpoint) in (view ?? [:]).values {
+            states[endpoint.taskName] = endpoint.state
+        }
+        return states
     }
 
     /// The admin API's answers, encoded on request (not on every reconcile).

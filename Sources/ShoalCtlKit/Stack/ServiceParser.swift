@@ -202,7 +202,9 @@ enum ServiceParser {
             case "timeout": check.timeoutSeconds = try positive(value, "\(label).timeout", &walker)
             case "retries": check.retries = try walker.int(value, "\(label).retries", range: 0...1000)
             case "disable": disabled = try walker.bool(value, "\(label).disable")
-            case "start_period", "start_interval":
+            case "start_period":
+                check.startPeriodSeconds = try walker.duration(value, "\(label).start_period")
+            case "start_interval":
                 walker.warn(field.keyNode, "\(label).\(field.key) is not supported by Shoal and is ignored")
             default: walker.unknown(field, in: label)
             }
