@@ -119,7 +119,10 @@ public actor Agent {
             group.addTask { await self.heartbeatLoop(period: 5) }
             group.addTask { await self.feedLoop() }
             group.addTask { await self.renewalLoop() }
-            if let dataPlane { group.addTask { await dataPlane.run() } }
+            if let dataPlane {
+                group.addTask { await dataPlane.run() }
+                group.addTask { await self.logLoop() }
+            }
             try await group.next()
             group.cancelAll()
         }
@@ -193,6 +196,41 @@ public actor Agent {
             return true
         } catch {
             return false
+        }
+    }
+
+    /// Holds the manager's log subscription stream and serves each subscription from the task log
+    /// files (`TaskLogShipper`); reconnects after a backoff when the stream ends.
+    func logLoop() async {
+        var attempt = 0
+        while !Task.isCancelled {
+            guard let client else { return }
+            let shipper = TaskLogShipper(
+                dataDir: configuration.dataDir, nodeName: configuration.name,
+                post: { subscription, chunk in
+                    guard let body = try? JSONEncoder().encode(chunk),
+                        let result = try? await client.http.request(
+                            .POST, "/v1/nodes/\(client.nodeID)/logs/\(subscription)", body: Array(body))
+                    else { return false }
+                    return (200..<300).contains(result.status)
+                })
+            let started = Date()
+            let reason: String
+            do {
+                let status = try await client.http.stream("/v1/nodes/\(client.nodeID)/logs") { line in
+                    guard
+                        let subscription = try? JSONDecoder().decode(
+                            LogSubscription.self, from: Data(line.utf8))
+                    else { return }
+                    Task { await shipper.serve(subscription) }
+                }
+                reason = "HTTP \(status)"
+            } catch {
+                reason = "\(error)"
+            }
+            logger.info("log subscription stream ended (\(reason)); reconnecting")
+            attempt = Date().timeIntervalSince(started) > 10 ? 0 : attempt + 1
+            try? await Task.sleep(for: .seconds(FeedFollower.backoff(attempt: attempt)))
         }
     }
 

@@ -75,6 +75,13 @@ public enum ManagerAPI {
         APIRoute(method: .get, path: "/v1/tasks/{id}", handler: inspectTask),
         APIRoute(method: .post, path: "/v1/tasks/{id}/status", access: .nodeTaskReport, handler: taskStatus),
         APIRoute(method: .delete, path: "/v1/tasks/{id}", handler: removeTask),
+        APIRoute(method: .get, path: "/v1/services/{id}/logs", handler: LogRoutes.serviceLogs),
+        APIRoute(method: .get, path: "/v1/tasks/{id}/logs", handler: LogRoutes.taskLogs),
+        APIRoute(
+            method: .get, path: "/v1/nodes/{id}/logs", access: .nodeFeed, handler: LogRoutes.subscriptions),
+        APIRoute(
+            method: .post, path: "/v1/nodes/{id}/logs/{subscription}", access: .nodeHeartbeat,
+            handler: LogRoutes.chunk),
     ]
 
     /// The router for one listener. The join listener serves only the join routes; the others serve

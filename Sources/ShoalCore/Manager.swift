@@ -59,6 +59,8 @@ public actor Manager {
     /// Seconds since 1970; tests pass a clock they move by hand.
     nonisolated public let clock: @Sendable () -> Double
     nonisolated let feeds = FeedHub()
+    /// Task logs relayed from the agents on request (`service logs`).
+    nonisolated public let logs = LogBroker()
     private var feedsAttached = false
     private var heartbeats: [String: Double] = [:]
     private let startedAt: Double

@@ -50,7 +50,8 @@ import Testing
         }
         #expect(
             nodeRoutes.sorted() == [
-                "GET /v1/nodes/{id}/feed", "POST /v1/nodes/register", "POST /v1/nodes/{id}/heartbeat",
+                "GET /v1/nodes/{id}/feed", "GET /v1/nodes/{id}/logs", "POST /v1/nodes/register",
+                "POST /v1/nodes/{id}/heartbeat", "POST /v1/nodes/{id}/logs/{subscription}",
                 "POST /v1/nodes/{id}/renew", "POST /v1/tasks/{id}/status",
             ])
         // The join listener serves these and nothing else.
