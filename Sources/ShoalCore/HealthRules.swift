@@ -41,8 +41,12 @@ enum HealthRules {
     /// check is `starting` once it runs; a health in the report moves it; the same report twice
     /// changes nothing (no new revision, no feed change).
     static func apply(_ report: TaskStatusReport, to task: inout ClusterTask, now: Double) {
+        // An unhealthy task stopped by the manager keeps the manager's reason (why it was replaced)
+        // rather than the agent's "killed by signal 15".
+        let stoppedUnhealthy =
+            report.state == .shutdown && task.desiredState == .shutdown && task.health == .unhealthy
         task.state = report.state
-        task.status = report.message ?? report.state.rawValue
+        if !stoppedUnhealthy { task.status = report.message ?? report.state.rawValue }
         guard task.spec.healthCheck != nil, report.state == .running else {
             task.unhealthySince = nil
             return

@@ -105,6 +105,9 @@ import Testing
 
         try await h.settle(alive: nodes)
         state = await h.state
+        // Stopped by its agent, it keeps the reason it was replaced for.
+        #expect(state.tasks[tasks[0].id]?.state == .shutdown)
+        #expect(state.tasks[tasks[0].id]?.status == "unhealthy for more than 6 s: replaced")
         #expect(state.running("web").count == 2)
         #expect(state.running("web").allSatisfy { $0.id != tasks[0].id })
         // The healthy-looking other task was left alone.

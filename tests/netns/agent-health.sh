@@ -61,6 +61,8 @@ wait_for "$name unhealthy on node$other" 20 counts unhealthy endpoint_state "$ot
 status=$(task_field "$name" .status)
 [[ $status == "health check failed: HTTP GET /health: status 404" ]] || fail "status of $name: $status"
 call GET /services/web | jq -r .status | grep -q '; 1 unhealthy' || fail "service status: $(call GET /services/web | jq -r .status)"
+ps=$(SHOAL_SOCKET=$socket "$bin/shoalctl" service ps web)
+grep -q "running (unhealthy) *health check failed: HTTP GET /health: status 404" <<<"$ps" || fail "service ps: $ps"
 echo ok >"$data/www/$name/health"
 wait_for "$name healthy again" 20 counts healthy task_field "$name" .health
 wait_for "$name up again on node$other" 20 counts up endpoint_state "$other" "$name"
