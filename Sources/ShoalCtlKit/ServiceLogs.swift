@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import ShoalAgent
 import ShoalModel
+import Synchronization
 
 extension TaskLogLine {
     /// Docker's prefix: `web.1.abc@node1    | line`.
@@ -32,10 +33,18 @@ struct ServiceLogs: AsyncParsableCommand {
         let escaped = ManagerAPIClient.escape(service)
         // A service first, as `docker service logs` does; then a task of that name or id.
         for path in ["/v1/services/\(escaped)" + query, "/v1/tasks/\(escaped)" + query] {
-            let status = try await stream(client, path)
+            let missing = MissingNodes()
+            let status = try await stream(client, path, missing: missing)
             if status == 404 { continue }
             guard (200..<300).contains(status) else {
                 throw CtlError("manager answered \(status) to GET \(path)")
+            }
+            // Partial output is printed, but a script must be able to tell it was partial.
+            let count = missing.count.withLock { $0 }
+            if count > 0 {
+                throw CtlError(
+                    "the logs of \(count) node(s) are missing (see the warnings)",
+                    hint: "shoalctl node ls: are their agents ready?")
             }
             return
         }
@@ -45,7 +54,7 @@ struct ServiceLogs: AsyncParsableCommand {
 
     /// Prints each line as it comes (flushed: `--follow` is read through pipes too); the manager's
     /// notes about missing nodes go to stderr.
-    func stream(_ client: HTTPClient, _ path: String) async throws -> Int {
+    func stream(_ client: HTTPClient, _ path: String, missing: MissingNodes) async throws -> Int {
         let timestamps = timestamps
         do throws(ClientError) {
             return try await client.stream(path) { text in
@@ -53,6 +62,7 @@ struct ServiceLogs: AsyncParsableCommand {
                     return
                 }
                 if line.stream == "error" {
+                    missing.count.withLock { $0 += 1 }
                     FileHandle.standardError.write(Data(("warning: " + line.line + "\n").utf8))
                 } else {
                     FileHandle.standardOutput.write(
@@ -63,4 +73,9 @@ struct ServiceLogs: AsyncParsableCommand {
             throw CtlError(error.description)
         }
     }
+}
+
+/// How many `error` lines (nodes whose logs are missing) a stream carried.
+final class MissingNodes: Sendable {
+    let count = Mutex(0)
 }

@@ -80,8 +80,10 @@ out=$("$shoalctl" service inspect ghost 2>&1) && fail "inspect of a missing serv
 grep -q 'manager answered 404: no service ghost' <<<"$out" || fail "missing service message"
 out=$(SHOAL_SOCKET=$data/none.sock "$shoalctl" service ls 2>&1) && fail "a missing socket succeeded"
 grep -q 'hint: is `shoald manager` running' <<<"$out" || fail "no hint for a manager that is not there"
-out=$("$shoalctl" service logs web 2>&1) && fail "service logs claimed to work"
-grep -q 'this manager does not serve task logs yet' <<<"$out" || fail "service logs message"
+# These nodes have no agents: every node's logs are missing, and shoalctl says so and fails.
+out=$("$shoalctl" service logs web 2>&1) && fail "service logs without agents claimed to work"
+grep -q 'warning: no logs from node node1: its agent is not connected' <<<"$out" || fail "service logs warning: $out"
+grep -q 'the logs of 3 node(s) are missing' <<<"$out" || fail "service logs error: $out"
 
 # Context file instead of environment.
 SHOAL_SOCKET='' "$shoalctl" context set --socket "$data/run/shoald.sock" >/dev/null
