@@ -159,7 +159,7 @@ public enum ManagerAPI {
     }
 
     /// Decodes a JSON body; a malformed one is a 400 naming the field.
-    static func decode<T: Decodable>(_ type: T.Type, from request: Request) async throws -> T {
+    static func decode<T: Codable>(_ type: T.Type, from request: Request) async throws -> T {
         var request = request
         let buffer: ByteBuffer
         do {
@@ -167,8 +167,15 @@ public enum ManagerAPI {
         } catch {
             throw StoreError.invalid(field: nil, reason: "the body is larger than 1 MiB")
         }
+        let data = Data(buffer.readableBytesView)
         do {
-            return try JSONDecoder().decode(type, from: Data(buffer.readableBytesView))
+            let value = try JSONDecoder().decode(type, from: data)
+            if let unknown = UnknownFields.first(in: data, decoded: value) {
+                throw StoreError.invalid(field: unknown, reason: "is not a field of this request")
+            }
+            return value
+        } catch let error as StoreError {
+            throw error
         } catch let error as DecodingError {
             throw decodingFailure(error)
         } catch {
@@ -275,7 +282,9 @@ public enum ManagerAPI {
     static func heartbeat(_ request: Request, _ context: ShoalRequestContext, _ manager: Manager) async throws
         -> Response
     {
-        json(try await manager.heartbeat(try id(context)))
+        // `{id}` is the node's id or name, as on every node route.
+        let name = try id(context)
+        return json(try await manager.heartbeat(await state(manager).node(named: name)?.id ?? name))
     }
 
     static func feed(_ request: Request, _ context: ShoalRequestContext, _ manager: Manager) async throws

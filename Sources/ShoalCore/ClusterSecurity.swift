@@ -10,6 +10,8 @@ public enum SecurityError: Error, Equatable, Sendable, CustomStringConvertible {
     case alreadyInitialized(dataDir: String)
     case pki(PKIError)
     case state(path: String, reason: String)
+    /// `--advertise-addr` is not an address nodes can reach.
+    case badAdvertiseAddress(String)
 
     /// `error` as a SecurityError: kept when it is one, wrapped when it came from the PKI, else a
     /// problem with the state file at `path`.
@@ -31,6 +33,7 @@ public enum SecurityError: Error, Equatable, Sendable, CustomStringConvertible {
             return "\(dir) already holds a cluster CA; refusing to create another"
         case .pki(let error): return error.description
         case .state(let path, let reason): return "\(path): \(reason)"
+        case .badAdvertiseAddress(let reason): return "--advertise-addr: \(reason)"
         }
     }
 }
@@ -88,6 +91,10 @@ public final class ClusterSecurity: Sendable {
         -> JoinTokens
     {
         let pki = pkiDirectory(dataDir)
+        guard let address = IPv4Address(advertiseAddress) else {
+            throw .badAdvertiseAddress("\(advertiseAddress) is not an IPv4 address")
+        }
+        if let problem = AddressRules.underlayProblem(address) { throw .badAdvertiseAddress(problem) }
         if SecureFile.exists(SecureFile.join(pki, "ca.crt")) { throw .alreadyInitialized(dataDir: dataDir) }
         do {
             let ca = try ClusterCA.create(now: now)

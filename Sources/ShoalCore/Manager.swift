@@ -1,5 +1,6 @@
 import Foundation
 import ShoalModel
+import Synchronization
 
 public struct ManagerConfig: Sendable, Equatable {
     public var allocator: AllocatorConfig
@@ -51,6 +52,14 @@ public enum ObjectID {
     }
 }
 
+/// When each node was last heard from. Read inside the reconciler's store write, so a node
+/// registered by an earlier write is always seen with its registration time.
+final class HeartbeatTable: Sendable {
+    private let seen = Mutex<[String: Double]>([:])
+    func record(_ nodeID: String, at time: Double) { seen.withLock { $0[nodeID] = time } }
+    var snapshot: [String: Double] { seen.withLock { $0 } }
+}
+
 /// The manager: the store, the heartbeats seen (kept in memory, as Swarm's dispatcher does), the
 /// reconciler that runs after changes and on a timer, and the feeds.
 public actor Manager {
@@ -60,7 +69,7 @@ public actor Manager {
     nonisolated public let clock: @Sendable () -> Double
     nonisolated let feeds = FeedHub()
     private var feedsAttached = false
-    private var heartbeats: [String: Double] = [:]
+    nonisolated let heartbeats = HeartbeatTable()
     private let startedAt: Double
     /// The last revision a reconcile pass has seen (its own commit included): writes it covers are
     /// not reconciled again.
@@ -101,12 +110,12 @@ public actor Manager {
             for waiter in waiters { waiter.resume() }
         }
         let now = clock()
-        let seen = heartbeats
+        let heartbeats = heartbeats
         let startedAt = startedAt
         let config = config.orchestrator
         let (_, revision) = try await store.write { state in
             // Nodes not heard from since the manager started get a full grace period.
-            var lastSeen = seen
+            var lastSeen = heartbeats.snapshot
             for id in state.nodes.keys where lastSeen[id] == nil { lastSeen[id] = startedAt }
             Orchestrator.reconcile(
                 &state, now: now, lastHeartbeat: lastSeen, config: config, makeID: ObjectID.make)
@@ -157,11 +166,14 @@ public actor Manager {
 
     public func register(_ registration: NodeRegistration) async throws -> Node {
         let id = ObjectID.make()
+        let heartbeats = heartbeats
+        let now = clock()
         let (node, revision) = try await store.write { state in
-            try Operations.registerNode(registration, id: id, state: &state)
+            let node = try Operations.registerNode(registration, id: id, state: &state)
+            // Seen in the same write: a pass queued behind it must not judge it by an old time.
+            heartbeats.record(node.id, at: now)
+            return node
         }
-        // Seen now, before reconciling: otherwise the pass would judge it by the manager's start time.
-        heartbeats[node.id] = clock()
         try await reconciled(through: revision)
         return await store.current().state.nodes[node.id] ?? node
     }
@@ -174,7 +186,7 @@ public actor Manager {
             throw StoreError.notFound("no node \(nodeID)")
         }
         // Recorded before reconciling, so a DOWN node's first heartbeat brings it back.
-        heartbeats[nodeID] = clock()
+        heartbeats.record(nodeID, at: clock())
         var state = node.state
         if node.state == .down {
             let (_, revision) = try await store.write { state in

@@ -51,7 +51,7 @@ struct ManagerInit: AsyncParsableCommand {
                 To add a manager, use this token instead: \(tokens.manager)
                 """)
         } catch {
-            throw ValidationError(error.description)
+            throw RuntimeFailure(error.description)
         }
     }
 }
@@ -92,15 +92,27 @@ struct ManagerRun: AsyncParsableCommand {
             let (joinHost, joinPort) = ManagerCommand.split(joinListen)
         else { throw ValidationError("bad --listen \(listen)") }
         let logger = Logger(label: "shoald.manager")
+        // Held until the process ends: a second manager on this directory stops here.
+        let lock: DataDirectoryLock
+        do {
+            lock = try DataDirectoryLock(directory: dataDir)
+        } catch {
+            throw RuntimeFailure(error.description)
+        }
         var security: ClusterSecurity?
         if !insecureDev {
             do {
                 security = try ClusterSecurity(dataDir: dataDir, nodeValidity: certificateValidity)
             } catch {
-                throw ValidationError(error.description)
+                throw RuntimeFailure(error.description)
             }
         }
-        let store = try SQLiteStore(directory: dataDir)
+        let store: SQLiteStore
+        do {
+            store = try SQLiteStore(directory: dataDir)
+        } catch {
+            throw RuntimeFailure("cannot open the store in \(dataDir): \(error)")
+        }
         var config = ManagerConfig()
         config.orchestrator.heartbeatPeriod = heartbeatPeriod
         let manager = Manager(store: store, config: config)
@@ -139,5 +151,6 @@ struct ManagerRun: AsyncParsableCommand {
             _ = try await group.next()
             group.cancelAll()
         }
+        withExtendedLifetime(lock) {}
     }
 }
