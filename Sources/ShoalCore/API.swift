@@ -54,6 +54,10 @@ public enum ManagerAPI {
         APIRoute(method: .get, path: "/v1/cluster/tokens/{role}", handler: SecurityRoutes.joinToken),
         APIRoute(
             method: .post, path: "/v1/cluster/tokens/{role}/rotate", handler: SecurityRoutes.rotateToken),
+        APIRoute(method: .get, path: "/v1/cluster/certificates", handler: SecurityRoutes.listCertificates),
+        APIRoute(
+            method: .post, path: "/v1/cluster/certificates/{serial}/revoke",
+            handler: SecurityRoutes.revokeCertificate),
         APIRoute(method: .post, path: "/v1/nodes/register", access: .nodeRegister, handler: registerNode),
         APIRoute(method: .post, path: "/v1/nodes/{id}/heartbeat", access: .nodeHeartbeat, handler: heartbeat),
         APIRoute(method: .get, path: "/v1/nodes/{id}/feed", access: .nodeFeed, handler: feed),
@@ -226,6 +230,15 @@ public enum ManagerAPI {
         request.uri.queryParameters[Substring(name)].map(String.init)
     }
 
+    /// A boolean query parameter: absent is false; anything but `true` or `false` is a 400.
+    static func flag(_ request: Request, _ name: String) throws -> Bool {
+        switch query(request, name) {
+        case nil, "false": return false
+        case "true": return true
+        case let other?: throw StoreError.invalid(field: name, reason: "must be true or false, not \(other)")
+        }
+    }
+
     static func version(_ request: Request) throws -> UInt64? {
         guard let text = query(request, "version") else { return nil }
         guard let value = UInt64(text) else {
@@ -273,10 +286,34 @@ public enum ManagerAPI {
             if let given = registration.id, given != peer.nodeID {
                 throw APIError.forbidden("node \(peer.nodeID) cannot register as node \(given)")
             }
+            // Only certificates this manager recorded (or nodes registered before records were kept).
+            if let security = context.security, !security.wasIssued(peer),
+                await state(manager).nodes[peer.nodeID] == nil
+            {
+                throw APIError.forbidden(
+                    "certificate \(peer.serial) of node \(peer.nodeID) is not in this manager's issuance records"
+                )
+            }
             registration.id = peer.nodeID
             registration.role = ShoalModel.NodeRole(rawValue: peer.role.rawValue)
+            registration.address = try observedAddress(registration.address, context, manager)
         }
         return json(try await manager.register(registration))
+    }
+
+    /// The underlay address a node registers with: the one the manager sees on its connection. A
+    /// node that declares another is refused unless the admin started the manager with
+    /// `--trust-node-addresses` (NAT, a separate management network); 0.0.0.0 declares nothing.
+    static func observedAddress(_ declared: IPv4Address, _ context: ShoalRequestContext, _ manager: Manager)
+        throws -> IPv4Address
+    {
+        let unspecified = declared.value == 0
+        guard let observed = context.remoteAddress else { return declared }
+        if unspecified { return observed }
+        if declared == observed || manager.config.trustDeclaredNodeAddresses { return declared }
+        throw APIError.forbidden(
+            "node declares address \(declared) but connects from \(observed); the manager takes the address it sees "
+                + "(omit --advertise-addr, or start the manager with --trust-node-addresses)")
     }
 
     static func heartbeat(_ request: Request, _ context: ShoalRequestContext, _ manager: Manager) async throws
@@ -350,19 +387,25 @@ public enum ManagerAPI {
         -> Response
     {
         let name = try id(context)
-        let force = query(request, "force") == "true"
-        let nodeID = await state(manager).node(named: name)?.id
-        try await manager.removeNode(name, force: force)
-        if let security = context.security, let nodeID {
-            // Refused at every later handshake; the open connections (its feed) are closed now.
+        let force = try flag(request, "force")
+        if let security = context.security {
+            // Revoked first (persisted), removed second: a crash in between leaves a revoked node
+            // in the store, never a removed node with a valid certificate. A removal that would be
+            // refused revokes nothing.
+            var check = await state(manager)
+            guard let nodeID = check.node(named: name)?.id else {
+                throw StoreError.notFound("no node \(name)")
+            }
+            try Operations.removeNode(name, force: force, state: &check)
             do {
                 try security.revoke(nodeID: nodeID)
             } catch {
                 throw APIError.internalError(
-                    "node \(nodeID) removed but its revocation was not saved: \(error)")
+                    "node \(nodeID) was not removed: its revocation was not saved: \(error)")
             }
             PeerConnections.shared.close(nodeID: nodeID)
         }
+        try await manager.removeNode(name, force: force)
         return Response(status: .noContent)
     }
 

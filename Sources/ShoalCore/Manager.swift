@@ -9,6 +9,12 @@ public struct ManagerConfig: Sendable, Equatable {
     public var feedKeepaliveSeconds: Double
     /// The reconciler also runs this often without changes (liveness, drain timers, update delays).
     public var tickSeconds: Double
+    /// Accept the underlay address a node declares even when it connects from another one
+    /// (`--trust-node-addresses`); by default the manager takes the address it sees.
+    public var trustDeclaredNodeAddresses = false
+    /// A feed resumes with an INCREMENTAL from `since` only this many revisions back; older gets
+    /// a COMPLETE (rebuilding an old state reads every change after it).
+    public var maxResumeRevisions: UInt64 = 1000
 
     public init(
         allocator: AllocatorConfig = AllocatorConfig(),
@@ -147,10 +153,33 @@ public actor Manager {
     /// An agent's task report: stored (durably, batched with the writes around it) and answered
     /// without waiting for a reconcile pass; the loop reconciles after it.
     public func report(_ taskID: String, _ report: TaskStatusReport) async throws -> ClusterTask {
+        var report = report
+        report.message = report.message.map(Self.boundedMessage)
+        // A report at the state the task is in, carrying nothing but a message, is not written:
+        // an agent repeating itself must not make a revision (and a feed line) each time.
+        var bare = report
+        bare.message = nil
+        if let task = await store.current().state.tasks[taskID], task.nodeID == report.nodeID,
+            task.state == report.state, bare == TaskStatusReport(nodeID: report.nodeID, state: report.state)
+        {
+            return task
+        }
+        let bounded = report
         let (task, _) = try await store.write { state in
-            try Operations.reportTaskStatus(taskID, report: report, state: &state)
+            try Operations.reportTaskStatus(taskID, report: bounded, state: &state)
         }
         return task
+    }
+
+    /// Longest task-report message kept, in UTF-8 bytes; longer ones are cut (on a character).
+    public static let maxReportMessageBytes = 1024
+
+    static func boundedMessage(_ message: String) -> String {
+        guard message.utf8.count > maxReportMessageBytes else { return message }
+        let marker = " [truncated]"
+        var kept = Substring(message.prefix(maxReportMessageBytes))
+        while kept.utf8.count > maxReportMessageBytes - marker.utf8.count { kept = kept.dropLast() }
+        return kept + marker
     }
 
     /// Removes a node (a ready one only with `force`). Its tasks' addresses and its load balancers
@@ -247,6 +276,7 @@ public actor Manager {
         let (token, revision, state) = try feeds.subscribe(nodeID: nodeID)
         let identity = await store.identity
         if let since, storeIdentity == identity, since <= revision,
+            revision - since <= config.maxResumeRevisions,
             let old = try await store.state(at: since)
         {
             let changes = feedDiff(

@@ -57,7 +57,7 @@ final class ContextBox: Sendable {
 struct TLSHTTPChannel: ServerChildChannel {
     typealias Value = HTTP1Channel.Value
     let base: HTTP1Channel
-    let makeTLSHandler: @Sendable () -> NIOSSLServerHandler
+    let makeTLSHandler: @Sendable () throws -> NIOSSLServerHandler
     let recordsPeer: Bool
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
@@ -120,14 +120,17 @@ public struct SecureManagerServer: Sendable {
         let security = security
         let onRefused = onRefused
         _ = try security.renewOwnCredentialsIfNeeded()
+        let makeAPI: @Sendable () throws -> MutualTLSServer = {
+            try MutualTLSServer(
+                credentials: security.managerCredentials, revocations: security.revocations,
+                onRefused: { error in
+                    logger.warning("refused a client certificate: \(error)")
+                    onRefused?(error)
+                })
+        }
         let makeContexts: @Sendable () throws -> Contexts = {
             Contexts(
-                api: try MutualTLSServer(
-                    credentials: security.managerCredentials, revocations: security.revocations,
-                    onRefused: { error in
-                        logger.warning("refused a client certificate: \(error)")
-                        onRefused?(error)
-                    }),
+                api: try makeAPI(),
                 join: try NIOSSLContext(
                     configuration: ShoalTLS.joinServerConfiguration(security.managerCredentials)))
         }
@@ -149,7 +152,11 @@ public struct SecureManagerServer: Sendable {
             server: HTTPServerBuilder { responder in
                 TLSHTTPChannel(
                     base: HTTP1Channel(responder: responder),
-                    makeTLSHandler: { contexts.withLock { $0.api }.makeHandler() },
+                    // A TLS context per connection: BoringSSL issues TLS 1.3 session tickets that
+                    // NIOSSL cannot turn off, and a resumed session skips the certificate check.
+                    // Each context has its own ticket key, so no ticket is ever accepted: every
+                    // connection makes a full handshake with the verification callback.
+                    makeTLSHandler: { try makeAPI().makeHandler() },
                     recordsPeer: true)
             },
             configuration: ApplicationConfiguration(

@@ -75,6 +75,12 @@ struct ManagerRun: AsyncParsableCommand {
     @Option(help: "Validity of issued node certificates, in seconds (default 90 days).")
     var certificateValidity: Double = ClusterCA.defaultNodeValidity
 
+    @Flag(
+        help:
+            "Accept the underlay address an agent declares even when it connects from another (NAT, a separate management network)."
+    )
+    var trustNodeAddresses = false
+
     @Flag(help: "DEVELOPMENT ONLY: plain HTTP with no authentication at all.")
     var insecureDev = false
 
@@ -115,6 +121,7 @@ struct ManagerRun: AsyncParsableCommand {
         }
         var config = ManagerConfig()
         config.orchestrator.heartbeatPeriod = heartbeatPeriod
+        config.trustDeclaredNodeAddresses = trustNodeAddresses
         let manager = Manager(store: store, config: config)
         try await manager.start()
         let dataDir = dataDir

@@ -32,12 +32,18 @@ final class SecureCluster: Sendable {
         let refused = Mutex<[PeerVerificationError]>([])
     }
 
-    static func start(validity: TimeInterval = ClusterCA.defaultNodeValidity) async throws -> SecureCluster {
+    static func start(
+        validity: TimeInterval = ClusterCA.defaultNodeValidity, trustNodeAddresses: Bool = false
+    )
+        async throws -> SecureCluster
+    {
         let directory = NSTemporaryDirectory() + "shoal-sec-\(getpid())-\(UUID().uuidString)"
         try ClusterSecurity.initialize(dataDir: directory, advertiseAddress: "127.0.0.1")
         let security = try ClusterSecurity(dataDir: directory, nodeValidity: validity)
         let store = try SQLiteStore(directory: nil)
-        let manager = Manager(store: store, config: ManagerConfig(feedKeepaliveSeconds: 0.5, tickSeconds: 1))
+        var config = ManagerConfig(feedKeepaliveSeconds: 0.5, tickSeconds: 1)
+        config.trustDeclaredNodeAddresses = trustNodeAddresses
+        let manager = Manager(store: store, config: config)
         try await manager.start()
         let box = Box()
         var logger = Logger(label: "test.manager")
