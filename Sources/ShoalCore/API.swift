@@ -114,6 +114,7 @@ public enum ManagerAPI {
     ) -> some ApplicationProtocol {
         Application(
             router: router(manager: manager, mode: .insecure),
+            server: .closingHTTP1,
             configuration: ApplicationConfiguration(
                 address: .hostname(host, port: port), serverName: "shoald"),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) },

@@ -60,10 +60,24 @@ public enum ObjectID {
 
 /// When each node was last heard from. Read inside the reconciler's store write, so a node
 /// registered by an earlier write is always seen with its registration time.
-final class HeartbeatTable: Sendable {
-    private let seen = Mutex<[String: Double]>([:])
-    func record(_ nodeID: String, at time: Double) { seen.withLock { $0[nodeID] = time } }
-    var snapshot: [String: Double] { seen.withLock { $0 } }
+public final class HeartbeatTable: Sendable {
+    private let seen = Mutex<(byNode: [String: Double], overload: Double?)>(([:], nil))
+    func record(_ nodeID: String, at time: Double) { seen.withLock { $0.byNode[nodeID] = time } }
+
+    /// The listeners refused a connection at `time`: a heartbeat may have been among them, so every
+    /// node counts as heard from then (a node is never DOWN because the manager was full).
+    public func noteOverload(at time: Double) {
+        seen.withLock { $0.overload = max($0.overload ?? time, time) }
+    }
+
+    var lastOverload: Double? { seen.withLock { $0.overload } }
+
+    var snapshot: [String: Double] {
+        seen.withLock { seen in
+            guard let overload = seen.overload else { return seen.byNode }
+            return seen.byNode.mapValues { max($0, overload) }
+        }
+    }
 }
 
 /// The manager: the store, the heartbeats seen (kept in memory, as Swarm's dispatcher does), the
@@ -75,7 +89,7 @@ public actor Manager {
     nonisolated public let clock: @Sendable () -> Double
     nonisolated let feeds = FeedHub()
     private var feedsAttached = false
-    nonisolated let heartbeats = HeartbeatTable()
+    nonisolated public let heartbeats = HeartbeatTable()
     private let startedAt: Double
     /// The last revision a reconcile pass has seen (its own commit included): writes it covers are
     /// not reconciled again.
@@ -122,7 +136,8 @@ public actor Manager {
         let (_, revision) = try await store.write { state in
             // Nodes not heard from since the manager started get a full grace period.
             var lastSeen = heartbeats.snapshot
-            for id in state.nodes.keys where lastSeen[id] == nil { lastSeen[id] = startedAt }
+            let floor = max(startedAt, heartbeats.lastOverload ?? startedAt)
+            for id in state.nodes.keys where lastSeen[id] == nil { lastSeen[id] = floor }
             Orchestrator.reconcile(
                 &state, now: now, lastHeartbeat: lastSeen, config: config, makeID: ObjectID.make)
         }

@@ -81,6 +81,9 @@ struct ManagerRun: AsyncParsableCommand {
     )
     var trustNodeAddresses = false
 
+    @Option(help: "Seconds open requests get after SIGTERM/SIGINT before the manager exits anyway.")
+    var stopTimeout: Double = 2
+
     @Flag(help: "DEVELOPMENT ONLY: plain HTTP with no authentication at all.")
     var insecureDev = false
 
@@ -105,10 +108,10 @@ struct ManagerRun: AsyncParsableCommand {
         } catch {
             throw RuntimeFailure(error.description)
         }
-        var security: ClusterSecurity?
+        var loaded: ClusterSecurity?
         if !insecureDev {
             do {
-                security = try ClusterSecurity(dataDir: dataDir, nodeValidity: certificateValidity)
+                loaded = try ClusterSecurity(dataDir: dataDir, nodeValidity: certificateValidity)
             } catch {
                 throw RuntimeFailure(error.description)
             }
@@ -124,7 +127,33 @@ struct ManagerRun: AsyncParsableCommand {
         config.trustDeclaredNodeAddresses = trustNodeAddresses
         let manager = Manager(store: store, config: config)
         try await manager.start()
+        // Connections are capped below the descriptor limit; raise it first, as dockerd does.
+        let descriptors = ConnectionLimits.raiseDescriptorLimit()
+        logger.info("file descriptor limit \(descriptors)")
         let dataDir = dataDir
+        let insecureDev = insecureDev
+        let security = loaded
+        let work = Task {
+            try await serve(
+                manager: manager, security: security, host: host, port: port, joinHost: joinHost,
+                joinPort: joinPort, dataDir: dataDir, insecureDev: insecureDev, logger: logger)
+        }
+        let signals = StopSignals(drainSeconds: stopTimeout, logger: logger) { work.cancel() }
+        defer { withExtendedLifetime(signals) {} }
+        do {
+            try await work.value
+        } catch is CancellationError {
+        }
+        logger.info("shoald manager stopped")
+        withExtendedLifetime(lock) {}
+    }
+
+    /// The listeners and the reconcile loop, until cancelled (a stop signal) or one of them fails.
+    private func serve(
+        manager: Manager, security: ClusterSecurity?, host: String, port: Int, joinHost: String,
+        joinPort: Int,
+        dataDir: String, insecureDev: Bool, logger: Logger
+    ) async throws {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await manager.run() }
             if let security {
@@ -143,7 +172,7 @@ struct ManagerRun: AsyncParsableCommand {
                     bound in
                     logger.info("shoald manager listening on \(host):\(bound), data in \(dataDir)")
                 }
-                group.addTask { try await app.runService() }
+                group.addTask { try await app.run() }
                 group.addTask {
                     // Loud, and repeated: nothing on this API is authenticated.
                     while !Task.isCancelled {
@@ -158,6 +187,5 @@ struct ManagerRun: AsyncParsableCommand {
             _ = try await group.next()
             group.cancelAll()
         }
-        withExtendedLifetime(lock) {}
     }
 }

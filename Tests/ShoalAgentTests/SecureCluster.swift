@@ -33,7 +33,8 @@ final class SecureCluster: Sendable {
     }
 
     static func start(
-        validity: TimeInterval = ClusterCA.defaultNodeValidity, trustNodeAddresses: Bool = false
+        validity: TimeInterval = ClusterCA.defaultNodeValidity, trustNodeAddresses: Bool = false,
+        limits: (api: ConnectionLimits, join: ConnectionLimits)? = nil
     )
         async throws -> SecureCluster
     {
@@ -48,9 +49,10 @@ final class SecureCluster: Sendable {
         let box = Box()
         var logger = Logger(label: "test.manager")
         logger.logLevel = .critical
-        let server = SecureManagerServer(
+        var server = SecureManagerServer(
             manager: manager, security: security, apiHost: "127.0.0.1", apiPort: 0, joinHost: "127.0.0.1",
             joinPort: 0, logger: logger, onRefused: { error in box.refused.withLock { $0.append(error) } })
+        if let limits { (server.apiLimits, server.joinLimits) = limits }
         let (stream, continuation) = AsyncStream<SecureManagerServer.Endpoints>.makeStream()
         let task = Task { try await server.run { continuation.yield($0) } }
         var bound: SecureManagerServer.Endpoints?
