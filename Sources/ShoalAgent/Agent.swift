@@ -13,6 +13,8 @@ public actor Agent {
         public var joinAddress: String?
         public var token: String?
         public var name: String
+        /// The underlay address to declare; 0.0.0.0 declares none and the manager takes the address
+        /// it sees on the connection (the reply tells the agent which).
         public var address: IPv4Address
         public var renewalCheckSeconds: Double = 60
         /// No line for this long (3 keep-alive periods) means the stream is dead: reconnect.
@@ -58,6 +60,8 @@ public actor Agent {
     nonisolated public let configuration: Configuration
     private let logger: Logger
     private var client: ControlPlaneClient?
+    /// The underlay address the manager registered this node with (its VXLAN source address).
+    private var registeredAddress: IPv4Address?
     private var follower = FeedFollower()
     public private(set) var dataPlane: DataPlane?
     private var admin: AdminServer?
@@ -105,7 +109,9 @@ public actor Agent {
         let client = try ControlPlaneClient(credentials: credentials, managerAddress: managerAddress)
         self.client = client
         status.serial = credentials.identity.serial
-        _ = try await client.register(name: configuration.name, address: configuration.address)
+        registeredAddress = try await client.register(
+            name: configuration.name, address: configuration.address
+        ).address
         return client
     }
 
@@ -145,7 +151,7 @@ public actor Agent {
         guard let options = configuration.dataPlane else { return nil }
         let files = NamespaceFiles(runDirectory: options.runDir)
         try files.prepare()
-        let config = OverlayConfig(local: configuration.address, port: options.vxlanPort)
+        let config = OverlayConfig(local: registeredAddress ?? configuration.address, port: options.vxlanPort)
         let supervisor = TaskSupervisor(
             dataDir: configuration.dataDir, namespaces: files, settings: options.tasks,
             report: { id, state, message in await self.report(id, state: state, message: message) })

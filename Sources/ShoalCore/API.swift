@@ -54,6 +54,10 @@ public enum ManagerAPI {
         APIRoute(method: .get, path: "/v1/cluster/tokens/{role}", handler: SecurityRoutes.joinToken),
         APIRoute(
             method: .post, path: "/v1/cluster/tokens/{role}/rotate", handler: SecurityRoutes.rotateToken),
+        APIRoute(method: .get, path: "/v1/cluster/certificates", handler: SecurityRoutes.listCertificates),
+        APIRoute(
+            method: .post, path: "/v1/cluster/certificates/{serial}/revoke",
+            handler: SecurityRoutes.revokeCertificate),
         APIRoute(method: .post, path: "/v1/nodes/register", access: .nodeRegister, handler: registerNode),
         APIRoute(method: .post, path: "/v1/nodes/{id}/heartbeat", access: .nodeHeartbeat, handler: heartbeat),
         APIRoute(method: .get, path: "/v1/nodes/{id}/feed", access: .nodeFeed, handler: feed),
@@ -117,6 +121,7 @@ public enum ManagerAPI {
     ) -> some ApplicationProtocol {
         Application(
             router: router(manager: manager, mode: .insecure),
+            server: .closingHTTP1,
             configuration: ApplicationConfiguration(
                 address: .hostname(host, port: port), serverName: "shoald"),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) },
@@ -166,7 +171,7 @@ public enum ManagerAPI {
     }
 
     /// Decodes a JSON body; a malformed one is a 400 naming the field.
-    static func decode<T: Decodable>(_ type: T.Type, from request: Request) async throws -> T {
+    static func decode<T: Codable>(_ type: T.Type, from request: Request) async throws -> T {
         var request = request
         let buffer: ByteBuffer
         do {
@@ -174,8 +179,15 @@ public enum ManagerAPI {
         } catch {
             throw StoreError.invalid(field: nil, reason: "the body is larger than 1 MiB")
         }
+        let data = Data(buffer.readableBytesView)
         do {
-            return try JSONDecoder().decode(type, from: Data(buffer.readableBytesView))
+            let value = try JSONDecoder().decode(type, from: data)
+            if let unknown = UnknownFields.first(in: data, decoded: value) {
+                throw StoreError.invalid(field: unknown, reason: "is not a field of this request")
+            }
+            return value
+        } catch let error as StoreError {
+            throw error
         } catch let error as DecodingError {
             throw decodingFailure(error)
         } catch {
@@ -226,6 +238,15 @@ public enum ManagerAPI {
         request.uri.queryParameters[Substring(name)].map(String.init)
     }
 
+    /// A boolean query parameter: absent is false; anything but `true` or `false` is a 400.
+    static func flag(_ request: Request, _ name: String) throws -> Bool {
+        switch query(request, name) {
+        case nil, "false": return false
+        case "true": return true
+        case let other?: throw StoreError.invalid(field: name, reason: "must be true or false, not \(other)")
+        }
+    }
+
     static func version(_ request: Request) throws -> UInt64? {
         guard let text = query(request, "version") else { return nil }
         guard let value = UInt64(text) else {
@@ -273,16 +294,42 @@ public enum ManagerAPI {
             if let given = registration.id, given != peer.nodeID {
                 throw APIError.forbidden("node \(peer.nodeID) cannot register as node \(given)")
             }
+            // Only certificates this manager recorded (or nodes registered before records were kept).
+            if let security = context.security, !security.wasIssued(peer),
+                await state(manager).nodes[peer.nodeID] == nil
+            {
+                throw APIError.forbidden(
+                    "certificate \(peer.serial) of node \(peer.nodeID) is not in this manager's issuance records"
+                )
+            }
             registration.id = peer.nodeID
             registration.role = ShoalModel.NodeRole(rawValue: peer.role.rawValue)
+            registration.address = try observedAddress(registration.address, context, manager)
         }
         return json(try await manager.register(registration))
+    }
+
+    /// The underlay address a node registers with: the one the manager sees on its connection. A
+    /// node that declares another is refused unless the admin started the manager with
+    /// `--trust-node-addresses` (NAT, a separate management network); 0.0.0.0 declares nothing.
+    static func observedAddress(_ declared: IPv4Address, _ context: ShoalRequestContext, _ manager: Manager)
+        throws -> IPv4Address
+    {
+        let unspecified = declared.value == 0
+        guard let observed = context.remoteAddress else { return declared }
+        if unspecified { return observed }
+        if declared == observed || manager.config.trustDeclaredNodeAddresses { return declared }
+        throw APIError.forbidden(
+            "node declares address \(declared) but connects from \(observed); the manager takes the address it sees "
+                + "(omit --advertise-addr, or start the manager with --trust-node-addresses)")
     }
 
     static func heartbeat(_ request: Request, _ context: ShoalRequestContext, _ manager: Manager) async throws
         -> Response
     {
-        json(try await manager.heartbeat(try id(context)))
+        // `{id}` is the node's id or name, as on every node route.
+        let name = try id(context)
+        return json(try await manager.heartbeat(await state(manager).node(named: name)?.id ?? name))
     }
 
     static func feed(_ request: Request, _ context: ShoalRequestContext, _ manager: Manager) async throws
@@ -348,19 +395,25 @@ public enum ManagerAPI {
         -> Response
     {
         let name = try id(context)
-        let force = query(request, "force") == "true"
-        let nodeID = await state(manager).node(named: name)?.id
-        try await manager.removeNode(name, force: force)
-        if let security = context.security, let nodeID {
-            // Refused at every later handshake; the open connections (its feed) are closed now.
+        let force = try flag(request, "force")
+        if let security = context.security {
+            // Revoked first (persisted), removed second: a crash in between leaves a revoked node
+            // in the store, never a removed node with a valid certificate. A removal that would be
+            // refused revokes nothing.
+            var check = await state(manager)
+            guard let nodeID = check.node(named: name)?.id else {
+                throw StoreError.notFound("no node \(name)")
+            }
+            try Operations.removeNode(name, force: force, state: &check)
             do {
                 try security.revoke(nodeID: nodeID)
             } catch {
                 throw APIError.internalError(
-                    "node \(nodeID) removed but its revocation was not saved: \(error)")
+                    "node \(nodeID) was not removed: its revocation was not saved: \(error)")
             }
             PeerConnections.shared.close(nodeID: nodeID)
         }
+        try await manager.removeNode(name, force: force)
         return Response(status: .noContent)
     }
 

@@ -10,6 +10,8 @@ public enum SecurityError: Error, Equatable, Sendable, CustomStringConvertible {
     case alreadyInitialized(dataDir: String)
     case pki(PKIError)
     case state(path: String, reason: String)
+    /// `--advertise-addr` is not an address nodes can reach.
+    case badAdvertiseAddress(String)
 
     /// `error` as a SecurityError: kept when it is one, wrapped when it came from the PKI, else a
     /// problem with the state file at `path`.
@@ -31,6 +33,7 @@ public enum SecurityError: Error, Equatable, Sendable, CustomStringConvertible {
             return "\(dir) already holds a cluster CA; refusing to create another"
         case .pki(let error): return error.description
         case .state(let path, let reason): return "\(path): \(reason)"
+        case .badAdvertiseAddress(let reason): return "--advertise-addr: \(reason)"
         }
     }
 }
@@ -49,6 +52,10 @@ public final class ClusterSecurity: Sendable {
     /// The address in the manager certificate's SAN, which nodes dial.
     public let advertiseAddress: String
     private let tokens: Mutex<JoinTokens>
+    private let records: Mutex<[CertificateRecord]>
+    /// Serializes revocations: each one is persisted with every earlier one before it takes effect.
+    private let revocationWrites = Mutex(())
+    var issuedRecords: [CertificateRecord] { records.withLock { $0 } }
     private let apiPort = Mutex<Int?>(nil)
 
     struct ClusterFile: Codable {
@@ -88,6 +95,10 @@ public final class ClusterSecurity: Sendable {
         -> JoinTokens
     {
         let pki = pkiDirectory(dataDir)
+        guard let address = IPv4Address(advertiseAddress) else {
+            throw .badAdvertiseAddress("\(advertiseAddress) is not an IPv4 address")
+        }
+        if let problem = AddressRules.underlayProblem(address) { throw .badAdvertiseAddress(problem) }
         if SecureFile.exists(SecureFile.join(pki, "ca.crt")) { throw .alreadyInitialized(dataDir: dataDir) }
         do {
             let ca = try ClusterCA.create(now: now)
@@ -95,11 +106,13 @@ public final class ClusterSecurity: Sendable {
                 nodeID: ObjectID.make(), role: .manager, now: now, ipAddresses: [advertiseAddress])
             let admin = try ca.issueCredentials(nodeID: "admin-" + ObjectID.make(), role: .admin, now: now)
             let tokens = JoinTokens(caDigest: ca.digest)
+            let records = [manager, admin].map { CertificateRecord(identity: $0.identity, issuedBy: "init") }
             try ca.save(to: pki)
             try manager.save(to: managerDirectory(dataDir))
             try admin.save(to: adminDirectory(dataDir))
             try writeJSON(tokens, to: tokensPath(dataDir))
             try writeJSON(RevocationList.Snapshot(), to: revocationsPath(dataDir))
+            try writeJSON(records, to: issuedPath(dataDir))
             try writeJSON(ClusterFile(advertiseAddress: advertiseAddress), to: clusterPath(dataDir))
             return tokens
         } catch {
@@ -129,6 +142,10 @@ public final class ClusterSecurity: Sendable {
             tokens = Mutex(try Self.readJSON(JoinTokens.self, from: Self.tokensPath(dataDir)))
             revocations = RevocationList(
                 try Self.readJSON(RevocationList.Snapshot.self, from: Self.revocationsPath(dataDir)))
+            // A data directory made before issuance was recorded has no list yet.
+            let issued = Self.issuedPath(dataDir)
+            records = Mutex(
+                SecureFile.exists(issued) ? try Self.readJSON([CertificateRecord].self, from: issued) : [])
         } catch {
             throw SecurityError(error, path: pki)
         }
@@ -141,18 +158,29 @@ public final class ClusterSecurity: Sendable {
         do {
             let adminDirectory = Self.adminDirectory(dataDir)
             if let admin = try NodeCredentials.load(from: adminDirectory), admin.needsRenewal(now: now) {
-                try ca.issueCredentials(nodeID: admin.identity.nodeID, role: .admin, now: now).save(
-                    to: adminDirectory)
+                let renewed = try ca.issueCredentials(nodeID: admin.identity.nodeID, role: .admin, now: now)
+                try record(renewed.identity, issuedBy: "renew")
+                try renewed.save(to: adminDirectory)
             }
             let current = managerCredentials
             guard current.needsRenewal(now: now) else { return false }
             let renewed = try ca.issueCredentials(
                 nodeID: current.identity.nodeID, role: .manager, now: now, ipAddresses: [advertiseAddress])
+            try record(renewed.identity, issuedBy: "renew")
             try renewed.save(to: Self.managerDirectory(dataDir))
             manager.withLock { $0 = renewed }
             return true
         } catch {
-            throw .pki(error)
+            throw SecurityError(error, path: Self.pkiDirectory(dataDir))
+        }
+    }
+
+    /// Adds a signed certificate to the issuance records, persisted before the certificate is handed out.
+    func record(_ identity: NodeIdentity, issuedBy: String) throws(SecurityError) {
+        try records.withLock { (records: inout [CertificateRecord]) throws(SecurityError) in
+            let updated = records + [CertificateRecord(identity: identity, issuedBy: issuedBy)]
+            try Self.writeJSON(updated, to: Self.issuedPath(dataDir))
+            records = updated
         }
     }
 
@@ -168,10 +196,29 @@ public final class ClusterSecurity: Sendable {
         }
     }
 
-    /// Revokes every certificate of `nodeID` and persists the list.
+    /// Revokes every certificate of `nodeID`: persisted first, then in force.
     public func revoke(nodeID: String) throws(SecurityError) {
-        revocations.revoke(nodeID: nodeID)
-        try Self.writeJSON(revocations.snapshot, to: Self.revocationsPath(dataDir))
+        try persistRevocation({ _ = $0.nodeIDs.insert(nodeID) }, apply: { $0.revoke(nodeID: nodeID) })
+    }
+
+    /// Revokes one certificate by its serial (lowercase or uppercase hex): persisted first, then in force.
+    public func revoke(serial: String) throws(SecurityError) {
+        let serial = serial.lowercased()
+        try persistRevocation({ _ = $0.serials.insert(serial) }, apply: { $0.revoke(serial: serial) })
+    }
+
+    /// One revocation at a time: the file written holds every earlier one (two concurrent ones
+    /// each wrote their own snapshot before, and the last write lost the other).
+    private func persistRevocation(
+        _ change: (inout RevocationList.Snapshot) -> Void,
+        apply: (RevocationList) -> Void
+    ) throws(SecurityError) {
+        try revocationWrites.withLock { (_: inout ()) throws(SecurityError) in
+            var snapshot = revocations.snapshot
+            change(&snapshot)
+            try Self.writeJSON(snapshot, to: Self.revocationsPath(dataDir))
+            apply(revocations)
+        }
     }
 
     /// Checks the token and signs the CSR with a fresh node id. Nothing is stored: the node registers
@@ -187,13 +234,14 @@ public final class ClusterSecurity: Sendable {
         }
         let csr = try Self.parseCSR(request.csr)
         let nodeID = ObjectID.make()
+        let certificate: Certificate
         do {
-            let certificate = try ca.issue(
+            certificate = try ca.issue(
                 csr: csr, nodeID: nodeID, role: role.nodeRole, now: now, validity: nodeValidity)
-            return try answer(certificate, nodeID: nodeID, role: role.nodeRole)
         } catch {
             throw .invalid(field: "csr", reason: "\(error)")
         }
+        return try recordAndAnswer(certificate, issuedBy: "join")
     }
 
     /// Renewal for an identity proven by its current certificate.
@@ -202,20 +250,35 @@ public final class ClusterSecurity: Sendable {
         -> IssuedCertificate
     {
         let csr = try Self.parseCSR(request.csr)
+        let certificate: Certificate
         do {
-            let certificate = try ca.renew(csr: csr, for: identity, now: now, validity: nodeValidity)
-            return try answer(certificate, nodeID: identity.nodeID, role: identity.role)
+            certificate = try ca.renew(csr: csr, for: identity, now: now, validity: nodeValidity)
         } catch {
             throw .invalid(field: "csr", reason: "\(error)")
         }
+        let answer = try recordAndAnswer(certificate, issuedBy: "renew")
+        // The old certificate ends with the renewal: a copy of it (a leaked key) is useless from now on.
+        do {
+            try revoke(serial: identity.serial)
+        } catch {
+            throw .internalError("the renewed certificate's predecessor could not be revoked: \(error)")
+        }
+        return answer
     }
 
-    private func answer(_ certificate: Certificate, nodeID: String, role: ShoalPKI.NodeRole) throws(PKIError)
+    /// Records a signed certificate, then builds the answer; nothing unrecorded leaves the manager.
+    private func recordAndAnswer(_ certificate: Certificate, issuedBy: String) throws(APIError)
         -> IssuedCertificate
     {
-        IssuedCertificate(
-            nodeID: nodeID, role: role.rawValue, certificate: try certificate.pemText(),
-            caCertificate: try ca.certificate.pemText(), managerAddress: managerAddress)
+        do {
+            let identity = try NodeIdentity(certificate: certificate)
+            try record(identity, issuedBy: issuedBy)
+            return IssuedCertificate(
+                nodeID: identity.nodeID, role: identity.role.rawValue, certificate: try certificate.pemText(),
+                caCertificate: try ca.certificate.pemText(), managerAddress: managerAddress)
+        } catch {
+            throw .internalError("the certificate was not issued: \(error)")
+        }
     }
 
     private static func parseCSR(_ pem: String) throws(APIError) -> CertificateSigningRequest {

@@ -1,5 +1,6 @@
 import Foundation
 import ShoalModel
+import Synchronization
 
 public struct ManagerConfig: Sendable, Equatable {
     public var allocator: AllocatorConfig
@@ -8,6 +9,12 @@ public struct ManagerConfig: Sendable, Equatable {
     public var feedKeepaliveSeconds: Double
     /// The reconciler also runs this often without changes (liveness, drain timers, update delays).
     public var tickSeconds: Double
+    /// Accept the underlay address a node declares even when it connects from another one
+    /// (`--trust-node-addresses`); by default the manager takes the address it sees.
+    public var trustDeclaredNodeAddresses = false
+    /// A feed resumes with an INCREMENTAL from `since` only this many revisions back; older gets
+    /// a COMPLETE (rebuilding an old state reads every change after it).
+    public var maxResumeRevisions: UInt64 = 1000
 
     public init(
         allocator: AllocatorConfig = AllocatorConfig(),
@@ -51,6 +58,28 @@ public enum ObjectID {
     }
 }
 
+/// When each node was last heard from. Read inside the reconciler's store write, so a node
+/// registered by an earlier write is always seen with its registration time.
+public final class HeartbeatTable: Sendable {
+    private let seen = Mutex<(byNode: [String: Double], overload: Double?)>(([:], nil))
+    func record(_ nodeID: String, at time: Double) { seen.withLock { $0.byNode[nodeID] = time } }
+
+    /// The listeners refused a connection at `time`: a heartbeat may have been among them, so every
+    /// node counts as heard from then (a node is never DOWN because the manager was full).
+    public func noteOverload(at time: Double) {
+        seen.withLock { $0.overload = max($0.overload ?? time, time) }
+    }
+
+    var lastOverload: Double? { seen.withLock { $0.overload } }
+
+    var snapshot: [String: Double] {
+        seen.withLock { seen in
+            guard let overload = seen.overload else { return seen.byNode }
+            return seen.byNode.mapValues { max($0, overload) }
+        }
+    }
+}
+
 /// The manager: the store, the heartbeats seen (kept in memory, as Swarm's dispatcher does), the
 /// reconciler that runs after changes and on a timer, and the feeds.
 public actor Manager {
@@ -62,7 +91,7 @@ public actor Manager {
     /// Task logs relayed from the agents on request (`service logs`).
     nonisolated public let logs = LogBroker()
     private var feedsAttached = false
-    private var heartbeats: [String: Double] = [:]
+    nonisolated public let heartbeats = HeartbeatTable()
     private let startedAt: Double
     /// The last revision a reconcile pass has seen (its own commit included): writes it covers are
     /// not reconciled again.
@@ -103,13 +132,14 @@ public actor Manager {
             for waiter in waiters { waiter.resume() }
         }
         let now = clock()
-        let seen = heartbeats
+        let heartbeats = heartbeats
         let startedAt = startedAt
         let config = config.orchestrator
         let (_, revision) = try await store.write { state in
             // Nodes not heard from since the manager started get a full grace period.
-            var lastSeen = seen
-            for id in state.nodes.keys where lastSeen[id] == nil { lastSeen[id] = startedAt }
+            var lastSeen = heartbeats.snapshot
+            let floor = max(startedAt, heartbeats.lastOverload ?? startedAt)
+            for id in state.nodes.keys where lastSeen[id] == nil { lastSeen[id] = floor }
             Orchestrator.reconcile(
                 &state, now: now, lastHeartbeat: lastSeen, config: config, makeID: ObjectID.make)
         }
@@ -140,11 +170,34 @@ public actor Manager {
     /// An agent's task report: stored (durably, batched with the writes around it) and answered
     /// without waiting for a reconcile pass; the loop reconciles after it.
     public func report(_ taskID: String, _ report: TaskStatusReport) async throws -> ClusterTask {
+        var report = report
+        report.message = report.message.map(Self.boundedMessage)
+        // A report at the state the task is in, carrying nothing but a message, is not written:
+        // an agent repeating itself must not make a revision (and a feed line) each time.
+        var bare = report
+        bare.message = nil
+        if let task = await store.current().state.tasks[taskID], task.nodeID == report.nodeID,
+            task.state == report.state, bare == TaskStatusReport(nodeID: report.nodeID, state: report.state)
+        {
+            return task
+        }
+        let bounded = report
         let now = clock()
         let (task, _) = try await store.write { state in
-            try Operations.reportTaskStatus(taskID, report: report, state: &state, now: now)
+            try Operations.reportTaskStatus(taskID, report: bounded, state: &state, now: now)
         }
         return task
+    }
+
+    /// Longest task-report message kept, in UTF-8 bytes; longer ones are cut (on a character).
+    public static let maxReportMessageBytes = 1024
+
+    static func boundedMessage(_ message: String) -> String {
+        guard message.utf8.count > maxReportMessageBytes else { return message }
+        let marker = " [truncated]"
+        var kept = Substring(message.prefix(maxReportMessageBytes))
+        while kept.utf8.count > maxReportMessageBytes - marker.utf8.count { kept = kept.dropLast() }
+        return kept + marker
     }
 
     /// Removes a node (a ready one only with `force`). Its tasks' addresses and its load balancers
@@ -160,11 +213,14 @@ public actor Manager {
 
     public func register(_ registration: NodeRegistration) async throws -> Node {
         let id = ObjectID.make()
+        let heartbeats = heartbeats
+        let now = clock()
         let (node, revision) = try await store.write { state in
-            try Operations.registerNode(registration, id: id, state: &state)
+            let node = try Operations.registerNode(registration, id: id, state: &state)
+            // Seen in the same write: a pass queued behind it must not judge it by an old time.
+            heartbeats.record(node.id, at: now)
+            return node
         }
-        // Seen now, before reconciling: otherwise the pass would judge it by the manager's start time.
-        heartbeats[node.id] = clock()
         try await reconciled(through: revision)
         return await store.current().state.nodes[node.id] ?? node
     }
@@ -177,7 +233,7 @@ public actor Manager {
             throw StoreError.notFound("no node \(nodeID)")
         }
         // Recorded before reconciling, so a DOWN node's first heartbeat brings it back.
-        heartbeats[nodeID] = clock()
+        heartbeats.record(nodeID, at: clock())
         var state = node.state
         if node.state == .down {
             let (_, revision) = try await store.write { state in
@@ -238,6 +294,7 @@ public actor Manager {
         let (token, revision, state) = try feeds.subscribe(nodeID: nodeID)
         let identity = await store.identity
         if let since, storeIdentity == identity, since <= revision,
+            revision - since <= config.maxResumeRevisions,
             let old = try await store.state(at: since)
         {
             let changes = feedDiff(

@@ -21,6 +21,23 @@ public enum Operations {
         }
     }
 
+    /// Docker's rules for names: unique ignoring case within a kind, and never another object's id
+    /// (lookups take an id first, so such a name would shadow that object).
+    static func checkUniqueName(
+        _ name: String, kind: String, named: [(id: String, name: String)], selfID: String? = nil
+    ) throws(StoreError) {
+        let folded = name.lowercased()
+        for other in named where other.id != selfID {
+            if other.name.lowercased() == folded {
+                let same = other.name == name ? "" : " (names differ only in case)"
+                throw .conflict("a \(kind) named \(other.name) exists\(same)")
+            }
+            if other.id == name {
+                throw .conflict("\(name) is the id of \(kind) \(other.name); choose another name")
+            }
+        }
+    }
+
     static func checkLabels(_ labels: [String: String]?) throws(StoreError) {
         for key in (labels ?? [:]).keys.sorted() where key.isEmpty || key.contains("=") {
             throw .invalid(field: "labels", reason: "label name '\(key)' must be non-empty and hold no '='")
@@ -55,9 +72,7 @@ public enum Operations {
         _ spec: NetworkSpec, id: String, state: inout ClusterState, config: AllocatorConfig
     ) throws(StoreError) -> Network {
         try checkName(spec.name)
-        if state.networks.values.contains(where: { $0.name == spec.name }) {
-            throw .conflict("a network named \(spec.name) exists")
-        }
+        try checkUniqueName(spec.name, kind: "network", named: state.networks.values.map { ($0.id, $0.name) })
         if let subnet = spec.subnet {
             guard subnet.prefixLength <= 30 else {
                 throw .invalid(field: "subnet", reason: "prefix must be /30 or larger")
@@ -67,6 +82,13 @@ public enum Operations {
                     field: "subnet",
                     reason:
                         "\(subnet) has host bits set; did you mean \(subnet.network)/\(subnet.prefixLength)?")
+            }
+            if let problem = AddressRules.subnetProblem(subnet) {
+                throw .invalid(field: "subnet", reason: problem)
+            }
+            let others = state.networks.values.sorted { $0.name < $1.name }
+            if let other = others.first(where: { $0.subnet.overlaps(subnet) }) {
+                throw .conflict("subnet \(subnet) overlaps network \(other.name) (\(other.subnet))")
             }
         }
         if let gateway = spec.gateway {
@@ -206,9 +228,8 @@ public enum Operations {
         _ spec: ServiceSpec, id: String, state: inout ClusterState, config: AllocatorConfig
     ) throws(StoreError) -> Service {
         let networkIDs = try validateService(spec, state: state)
-        if state.services.values.contains(where: { $0.spec.name == spec.name }) {
-            throw .conflict("a service named \(spec.name) exists")
-        }
+        try checkUniqueName(
+            spec.name, kind: "service", named: state.services.values.map { ($0.id, $0.spec.name) })
         let ports = try Allocator.resolvePorts(
             spec.ports ?? [], serviceID: id, state: &state, config: config, previous: [])
         let service = Service(id: id, status: "created", spec: spec, networkIDs: networkIDs, ports: ports)
@@ -264,6 +285,12 @@ public enum Operations {
         -> Node
     {
         try checkName(registration.name)
+        if let problem = AddressRules.nodeAddressProblem(registration.address, state: state) {
+            throw .invalid(field: "address", reason: problem)
+        }
+        if let other = state.nodes[registration.name], other.id != registration.id {
+            throw .conflict("\(registration.name) is the id of node \(other.name); choose another name")
+        }
         if let given = registration.id {
             try checkName(given, field: "id")
             if let other = state.nodes.values.first(where: { $0.name == registration.name && $0.id != given })

@@ -265,8 +265,13 @@ public enum Orchestrator {
                     state.tasks[id]?.desiredState = .shutdown
                 }
             }
+            // A removed service's task on a DOWN node would wait forever for a report: it ends here
+            // (and `reap` deletes it); if the node comes back, its agent stops what left its view.
+            let orphanOnDownNode =
+                state.services[task.serviceID] == nil
+                && task.nodeID.flatMap { state.nodes[$0] }?.state == .down
             if state.tasks[id]?.desiredState == .shutdown
-                && (unplaced || task.state.rank < TaskState.assigned.rank)
+                && (unplaced || orphanOnDownNode || task.state.rank < TaskState.assigned.rank)
             {
                 state.tasks[id]?.state = .shutdown
             }

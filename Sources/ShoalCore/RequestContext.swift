@@ -2,6 +2,7 @@ import Hummingbird
 import NIOCore
 import NIOSSL
 import NIOTLS
+import ShoalModel
 import ShoalPKI
 import Synchronization
 
@@ -25,10 +26,13 @@ public struct ShoalRequestContext: RequestContext {
     /// Set by the router of a secure manager (nil with `--insecure-dev`).
     public var security: ClusterSecurity?
     public var mode: ListenerMode = .insecure
+    /// The IPv4 address the connection comes from (nil on the unix socket).
+    public let remoteAddress: IPv4Address?
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
         peer = PeerConnections.shared.identity(of: source.channel)
+        remoteAddress = source.channel.remoteAddress?.ipAddress.flatMap { IPv4Address($0) }
     }
 }
 
@@ -62,8 +66,13 @@ public final class PeerConnections: Sendable {
     }
 
     /// Closes every open connection of `nodeID`.
-    public func close(nodeID: String) {
-        let channels = entries.withLock { $0.values.filter { $0.identity.nodeID == nodeID }.map(\.channel) }
+    public func close(nodeID: String) { close { $0.nodeID == nodeID } }
+
+    /// Closes every open connection made with the certificate `serial`.
+    public func close(serial: String) { close { $0.serial == serial.lowercased() } }
+
+    private func close(where matches: (NodeIdentity) -> Bool) {
+        let channels = entries.withLock { $0.values.filter { matches($0.identity) }.map(\.channel) }
         for channel in channels { channel.close(promise: nil) }
     }
 }

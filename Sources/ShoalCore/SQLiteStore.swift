@@ -35,7 +35,7 @@ public actor SQLiteStore: ClusterStore {
     public init(directory: String?, retainedRevisions: UInt64 = 10_000) throws {
         do {
             if let directory {
-                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+                try Self.prepareFiles(directory)
                 var configuration = Configuration()
                 configuration.journalMode = .wal
                 database = try DatabaseQueue(path: directory + "/shoal.sqlite", configuration: configuration)
@@ -94,6 +94,25 @@ public actor SQLiteStore: ClusterStore {
             throw StoreError.storage("\(error)")
         }
         self.retainedRevisions = retainedRevisions
+    }
+
+    /// The store holds task environments (secrets, often): the directory is 0700 and the database
+    /// 0600 before SQLite opens it, whatever the umask; SQLite gives its WAL and shared-memory files
+    /// the database file's mode. Files of an older run are tightened too.
+    static func prepareFiles(_ directory: String) throws {
+        try FileManager.default.createDirectory(
+            atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try FileManager.default.setAttributes([.posixPermissions: 0o700], ofItemAtPath: directory)
+        let database = directory + "/shoal.sqlite"
+        if !FileManager.default.fileExists(atPath: database) {
+            guard
+                FileManager.default.createFile(
+                    atPath: database, contents: nil, attributes: [.posixPermissions: 0o600])
+            else { throw StoreError.storage("cannot create \(database)") }
+        }
+        for suffix in ["", "-wal", "-shm"] where FileManager.default.fileExists(atPath: database + suffix) {
+            try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: database + suffix)
+        }
     }
 
     public func current() -> (revision: UInt64, state: ClusterState) { (revision, state) }

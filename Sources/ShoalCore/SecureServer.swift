@@ -57,16 +57,38 @@ final class ContextBox: Sendable {
 struct TLSHTTPChannel: ServerChildChannel {
     typealias Value = HTTP1Channel.Value
     let base: HTTP1Channel
-    let makeTLSHandler: @Sendable () -> NIOSSLServerHandler
+    let makeTLSHandler: @Sendable () throws -> NIOSSLServerHandler
     let recordsPeer: Bool
+    let counter: ConnectionCounter
+
+    struct Refused: Error { let reason: String }
+
+    /// HTTP/1.1 with the listener's idle timeout.
+    static func http(_ responder: @escaping HTTPChannelHandler.Responder, limits: ConnectionLimits)
+        -> HTTP1Channel
+    {
+        HTTP1Channel(
+            responder: responder,
+            configuration: .init(idleTimeout: .milliseconds(Int64(limits.idleSeconds * 1000))))
+    }
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
-        channel.eventLoop.makeCompletedFuture {
+        // Over a limit: closed before any TLS work is spent on it.
+        if let refusal = counter.admit(channel) {
+            channel.close(promise: nil)
+            return channel.eventLoop.makeFailedFuture(Refused(reason: refusal))
+        }
+        let handshakeSeconds = counter.limits.handshakeSeconds
+        return channel.eventLoop.makeCompletedFuture {
+            try channel.pipeline.syncOperations.addHandler(HandshakeDeadline(seconds: handshakeSeconds))
             try channel.pipeline.syncOperations.addHandler(PlainHTTPRefuser())
             try channel.pipeline.syncOperations.addHandler(makeTLSHandler())
             if recordsPeer { try channel.pipeline.syncOperations.addHandler(PeerRecorder()) }
         }.flatMap {
-            base.setup(channel: channel, logger: logger)
+            base.setup(channel: channel, logger: logger).flatMapThrowing { value in
+                try HTTP10Closer.install(on: channel)
+                return value
+            }
         }
     }
 
@@ -95,6 +117,9 @@ public struct SecureManagerServer: Sendable {
     public var joinPort: Int
     public var socketPath: String
     public var logger: Logger
+    /// Limits of the API and join listeners (the admin socket has none).
+    public var apiLimits: ConnectionLimits
+    public var joinLimits: ConnectionLimits
     /// Every refused handshake, with its typed reason (also logged).
     public var onRefused: (@Sendable (PeerVerificationError) -> Void)?
 
@@ -112,6 +137,7 @@ public struct SecureManagerServer: Sendable {
         self.socketPath = socketPath ?? ClusterSecurity.socketPath(security.dataDir)
         self.logger = logger
         self.onRefused = onRefused
+        (apiLimits, joinLimits) = ConnectionLimits.defaults()
     }
 
     /// Serves until cancelled; `onRunning` gets the bound ports once all three listeners are up.
@@ -120,19 +146,40 @@ public struct SecureManagerServer: Sendable {
         let security = security
         let onRefused = onRefused
         _ = try security.renewOwnCredentialsIfNeeded()
+        let makeAPI: @Sendable () throws -> MutualTLSServer = {
+            try MutualTLSServer(
+                credentials: security.managerCredentials, revocations: security.revocations,
+                onRefused: { error in
+                    logger.warning("refused a client certificate: \(error)")
+                    onRefused?(error)
+                })
+        }
         let makeContexts: @Sendable () throws -> Contexts = {
             Contexts(
-                api: try MutualTLSServer(
-                    credentials: security.managerCredentials, revocations: security.revocations,
-                    onRefused: { error in
-                        logger.warning("refused a client certificate: \(error)")
-                        onRefused?(error)
-                    }),
+                api: try makeAPI(),
                 join: try NIOSSLContext(
                     configuration: ShoalTLS.joinServerConfiguration(security.managerCredentials)))
         }
         // New connections take the current contexts; a renewal of the manager's certificate swaps them.
         let contexts = ContextBox(try makeContexts())
+        // A refusal means the manager may be missing heartbeats it was sent: no node is declared
+        // DOWN for the time the listeners were full.
+        let manager = manager
+        let lastLogged = Mutex<Double>(0)
+        let overloaded: @Sendable (String, String) -> Void = { listener, reason in
+            let now = manager.clock()
+            manager.heartbeats.noteOverload(at: now)
+            // At most one line a second: a flood must not become a flood of log lines.
+            let logs = lastLogged.withLock { last in
+                guard now - last >= 1 else { return false }
+                last = now
+                return true
+            }
+            if logs { logger.warning("\(listener) listener refuses connections: \(reason)") }
+        }
+        let apiCounter = ConnectionCounter(limits: apiLimits) { overloaded("API", $0) }
+        let joinCounter = ConnectionCounter(limits: joinLimits) { overloaded("join", $0) }
+        let (apiLimits, joinLimits) = (apiLimits, joinLimits)
         try prepareSocketDirectory()
 
         let bound = Mutex<(api: Int?, join: Int?, socket: Bool)>((nil, nil, false))
@@ -148,9 +195,13 @@ public struct SecureManagerServer: Sendable {
             router: ManagerAPI.router(manager: manager, mode: .mutualTLS, security: security),
             server: HTTPServerBuilder { responder in
                 TLSHTTPChannel(
-                    base: HTTP1Channel(responder: responder),
-                    makeTLSHandler: { contexts.withLock { $0.api }.makeHandler() },
-                    recordsPeer: true)
+                    base: TLSHTTPChannel.http(responder, limits: apiLimits),
+                    // A TLS context per connection: BoringSSL issues TLS 1.3 session tickets that
+                    // NIOSSL cannot turn off, and a resumed session skips the certificate check.
+                    // Each context has its own ticket key, so no ticket is ever accepted: every
+                    // connection makes a full handshake with the verification callback.
+                    makeTLSHandler: { try makeAPI().makeHandler() },
+                    recordsPeer: true, counter: apiCounter)
             },
             configuration: ApplicationConfiguration(
                 address: .hostname(apiHost, port: apiPort), serverName: "shoald"),
@@ -165,9 +216,9 @@ public struct SecureManagerServer: Sendable {
             router: ManagerAPI.router(manager: manager, mode: .join, security: security),
             server: HTTPServerBuilder { responder in
                 TLSHTTPChannel(
-                    base: HTTP1Channel(responder: responder),
+                    base: TLSHTTPChannel.http(responder, limits: joinLimits),
                     makeTLSHandler: { NIOSSLServerHandler(context: contexts.withLock { $0.join }) },
-                    recordsPeer: false)
+                    recordsPeer: false, counter: joinCounter)
             },
             configuration: ApplicationConfiguration(
                 address: .hostname(joinHost, port: joinPort), serverName: "shoald"),
@@ -178,6 +229,7 @@ public struct SecureManagerServer: Sendable {
             logger: logger)
         let local = Application(
             router: ManagerAPI.router(manager: manager, mode: .localSocket, security: security),
+            server: .closingHTTP1,
             configuration: ApplicationConfiguration(
                 address: .unixDomainSocket(path: socketPath), serverName: "shoald"),
             onServerRunning: { _ in

@@ -47,6 +47,16 @@ extension ManagerAPI {
         guard let peer = context.peer else {
             throw .unauthorized("no verified client certificate on this connection")
         }
+        // Checked at every request, not only at the handshake: a connection (or a resumed TLS
+        // session) outlives a revocation or an expiry.
+        if let security = context.security,
+            security.revocations.isRevoked(nodeID: peer.nodeID, serial: peer.serial)
+        {
+            throw .unauthorized("certificate \(peer.serial) of node \(peer.nodeID) is revoked")
+        }
+        if peer.notValidAfter < Date() {
+            throw .unauthorized("certificate \(peer.serial) of node \(peer.nodeID) has expired")
+        }
         let parameter = context.parameters.get("id") ?? ""
         let action: Action
         switch access {
@@ -121,6 +131,33 @@ enum SecurityRoutes {
             throw .invalid(field: "role", reason: "must be worker or manager, not \(text)")
         }
         return role
+    }
+
+    static func listCertificates(_ request: Request, _ context: ShoalRequestContext, _ manager: Manager)
+        async throws -> Response
+    {
+        ManagerAPI.json(try security(context).certificates)
+    }
+
+    /// Revokes one certificate (persisted first) and closes the connections made with it.
+    static func revokeCertificate(_ request: Request, _ context: ShoalRequestContext, _ manager: Manager)
+        async throws -> Response
+    {
+        let security = try security(context)
+        let serial = (context.parameters.get("serial") ?? "").lowercased()
+        guard let record = security.certificates.first(where: { $0.serial == serial }) else {
+            throw StoreError.notFound("no certificate with serial \(serial) was issued by this manager")
+        }
+        do {
+            try security.revoke(serial: serial)
+        } catch {
+            throw APIError.internalError(
+                "the revocation was not saved, the certificate stays valid: \(error)")
+        }
+        PeerConnections.shared.close(serial: serial)
+        var revoked = record
+        revoked.revoked = true
+        return ManagerAPI.json(revoked)
     }
 
     static func joinToken(_ request: Request, _ context: ShoalRequestContext, _ manager: Manager) async throws

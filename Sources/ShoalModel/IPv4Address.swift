@@ -4,13 +4,15 @@ public struct IPv4Address: Hashable, Comparable, Sendable, CustomStringConvertib
 
     public init(_ value: UInt32) { self.value = value }
 
-    /// Parses dotted-quad text ("10.0.0.1"); nil when it is not exactly four octets 0-255.
+    /// Parses dotted-quad text ("10.0.0.1"); nil when it is not exactly four octets 0-255. A leading
+    /// zero ("10.070.0.1") is refused, as Go's parser does: other tools read it as octal.
     public init?(_ text: some StringProtocol) {
         let parts = text.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 4 else { return nil }
         var result: UInt32 = 0
         for part in parts {
             guard !part.isEmpty, part.count <= 3, part.allSatisfy({ $0.isASCII && $0.isNumber }),
+                part.count == 1 || part.first != "0",
                 let octet = UInt8(part)
             else { return nil }
             result = result << 8 | UInt32(octet)

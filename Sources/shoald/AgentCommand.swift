@@ -19,8 +19,11 @@ struct AgentCommand: AsyncParsableCommand {
     @Option(help: "The join token printed by `shoald manager init` (first start only).")
     var token: String?
 
-    @Option(help: "This node's underlay IPv4 address.")
-    var advertiseAddr: String = "127.0.0.1"
+    @Option(
+        help:
+            "This node's underlay IPv4 address (default: the address the manager sees this node connect from)."
+    )
+    var advertiseAddr: String?
 
     @Option(help: "Node name (default: the host name).")
     var name: String?
@@ -53,8 +56,12 @@ struct AgentCommand: AsyncParsableCommand {
     var feedWatchdog: Double = 30
 
     func run() async throws {
-        guard let address = IPv4Address(advertiseAddr) else {
-            throw ValidationError("--advertise-addr must be an IPv4 address, got \(advertiseAddr)")
+        var address = IPv4Address(0)
+        if let advertiseAddr {
+            guard let given = IPv4Address(advertiseAddr), given.value != 0 else {
+                throw ValidationError("--advertise-addr must be an IPv4 address, got \(advertiseAddr)")
+            }
+            address = given
         }
         var configuration = Agent.Configuration(
             dataDir: dataDir, joinAddress: join, token: token,
@@ -73,9 +80,9 @@ struct AgentCommand: AsyncParsableCommand {
         do {
             try await agent.run()
         } catch let error as JoinError {
-            throw ValidationError(error.description)
+            throw RuntimeFailure(error.description)
         } catch let error as DataPlaneError {
-            throw ValidationError(error.description)
+            throw RuntimeFailure(error.description)
         }
     }
 }

@@ -51,7 +51,7 @@ struct ManagerInit: AsyncParsableCommand {
                 To add a manager, use this token instead: \(tokens.manager)
                 """)
         } catch {
-            throw ValidationError(error.description)
+            throw RuntimeFailure(error.description)
         }
     }
 }
@@ -75,6 +75,15 @@ struct ManagerRun: AsyncParsableCommand {
     @Option(help: "Validity of issued node certificates, in seconds (default 90 days).")
     var certificateValidity: Double = ClusterCA.defaultNodeValidity
 
+    @Flag(
+        help:
+            "Accept the underlay address an agent declares even when it connects from another (NAT, a separate management network)."
+    )
+    var trustNodeAddresses = false
+
+    @Option(help: "Seconds open requests get after SIGTERM/SIGINT before the manager exits anyway.")
+    var stopTimeout: Double = 2
+
     @Flag(help: "DEVELOPMENT ONLY: plain HTTP with no authentication at all.")
     var insecureDev = false
 
@@ -92,20 +101,59 @@ struct ManagerRun: AsyncParsableCommand {
             let (joinHost, joinPort) = ManagerCommand.split(joinListen)
         else { throw ValidationError("bad --listen \(listen)") }
         let logger = Logger(label: "shoald.manager")
-        var security: ClusterSecurity?
+        // Held until the process ends: a second manager on this directory stops here.
+        let lock: DataDirectoryLock
+        do {
+            lock = try DataDirectoryLock(directory: dataDir)
+        } catch {
+            throw RuntimeFailure(error.description)
+        }
+        var loaded: ClusterSecurity?
         if !insecureDev {
             do {
-                security = try ClusterSecurity(dataDir: dataDir, nodeValidity: certificateValidity)
+                loaded = try ClusterSecurity(dataDir: dataDir, nodeValidity: certificateValidity)
             } catch {
-                throw ValidationError(error.description)
+                throw RuntimeFailure(error.description)
             }
         }
-        let store = try SQLiteStore(directory: dataDir)
+        let store: SQLiteStore
+        do {
+            store = try SQLiteStore(directory: dataDir)
+        } catch {
+            throw RuntimeFailure("cannot open the store in \(dataDir): \(error)")
+        }
         var config = ManagerConfig()
         config.orchestrator.heartbeatPeriod = heartbeatPeriod
+        config.trustDeclaredNodeAddresses = trustNodeAddresses
         let manager = Manager(store: store, config: config)
         try await manager.start()
+        // Connections are capped below the descriptor limit; raise it first, as dockerd does.
+        let descriptors = ConnectionLimits.raiseDescriptorLimit()
+        logger.info("file descriptor limit \(descriptors)")
         let dataDir = dataDir
+        let insecureDev = insecureDev
+        let security = loaded
+        let work = Task {
+            try await serve(
+                manager: manager, security: security, host: host, port: port, joinHost: joinHost,
+                joinPort: joinPort, dataDir: dataDir, insecureDev: insecureDev, logger: logger)
+        }
+        let signals = StopSignals(drainSeconds: stopTimeout, logger: logger) { work.cancel() }
+        defer { withExtendedLifetime(signals) {} }
+        do {
+            try await work.value
+        } catch is CancellationError {
+        }
+        logger.info("shoald manager stopped")
+        withExtendedLifetime(lock) {}
+    }
+
+    /// The listeners and the reconcile loop, until cancelled (a stop signal) or one of them fails.
+    private func serve(
+        manager: Manager, security: ClusterSecurity?, host: String, port: Int, joinHost: String,
+        joinPort: Int,
+        dataDir: String, insecureDev: Bool, logger: Logger
+    ) async throws {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await manager.run() }
             if let security {
@@ -124,7 +172,7 @@ struct ManagerRun: AsyncParsableCommand {
                     bound in
                     logger.info("shoald manager listening on \(host):\(bound), data in \(dataDir)")
                 }
-                group.addTask { try await app.runService() }
+                group.addTask { try await app.run() }
                 group.addTask {
                     // Loud, and repeated: nothing on this API is authenticated.
                     while !Task.isCancelled {

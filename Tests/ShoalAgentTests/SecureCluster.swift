@@ -32,19 +32,27 @@ final class SecureCluster: Sendable {
         let refused = Mutex<[PeerVerificationError]>([])
     }
 
-    static func start(validity: TimeInterval = ClusterCA.defaultNodeValidity) async throws -> SecureCluster {
+    static func start(
+        validity: TimeInterval = ClusterCA.defaultNodeValidity, trustNodeAddresses: Bool = false,
+        limits: (api: ConnectionLimits, join: ConnectionLimits)? = nil
+    )
+        async throws -> SecureCluster
+    {
         let directory = NSTemporaryDirectory() + "shoal-sec-\(getpid())-\(UUID().uuidString)"
         try ClusterSecurity.initialize(dataDir: directory, advertiseAddress: "127.0.0.1")
         let security = try ClusterSecurity(dataDir: directory, nodeValidity: validity)
         let store = try SQLiteStore(directory: nil)
-        let manager = Manager(store: store, config: ManagerConfig(feedKeepaliveSeconds: 0.5, tickSeconds: 1))
+        var config = ManagerConfig(feedKeepaliveSeconds: 0.5, tickSeconds: 1)
+        config.trustDeclaredNodeAddresses = trustNodeAddresses
+        let manager = Manager(store: store, config: config)
         try await manager.start()
         let box = Box()
         var logger = Logger(label: "test.manager")
         logger.logLevel = .critical
-        let server = SecureManagerServer(
+        var server = SecureManagerServer(
             manager: manager, security: security, apiHost: "127.0.0.1", apiPort: 0, joinHost: "127.0.0.1",
             joinPort: 0, logger: logger, onRefused: { error in box.refused.withLock { $0.append(error) } })
+        if let limits { (server.apiLimits, server.joinLimits) = limits }
         let (stream, continuation) = AsyncStream<SecureManagerServer.Endpoints>.makeStream()
         let task = Task { try await server.run { continuation.yield($0) } }
         var bound: SecureManagerServer.Endpoints?

@@ -178,8 +178,8 @@ final class Flag: Sendable {
     @Test func nodeCannotReportATaskOfAnotherNode() async throws {
         let cluster = try await SecureCluster.start()
         defer { cluster.stop() }
-        let a = try #require(await cluster.joinedAgent("a", address: "10.9.0.1").currentClient)
-        let b = try #require(await cluster.joinedAgent("b", address: "10.9.0.2").currentClient)
+        let a = try #require(await cluster.joinedAgent("a").currentClient)
+        let b = try #require(await cluster.joinedAgent("b").currentClient)
         let created = try await cluster.admin.request(
             .POST, "/v1/services", body: Array(#"{"name":"g","mode":"global","command":["sleep","1"]}"#.utf8))
         #expect(created.status == 201)
