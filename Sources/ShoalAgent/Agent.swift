@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOPosix
 import ShoalModel
 import ShoalPKI
 import Synchronization
@@ -37,6 +38,8 @@ public actor Agent {
         public var vxlanPort: UInt16 = 4789
         public var reconcile = DataPlane.Settings()
         public var tasks = TaskSupervisor.Settings()
+        /// 127.0.0.11 in every task; nil: none.
+        public var dns: TaskDNS.Settings? = TaskDNS.Settings()
 
         public init(runDir: String) { self.runDir = runDir }
     }
@@ -114,7 +117,7 @@ public actor Agent {
     /// Runs heartbeats, the feed and renewal until cancelled.
     public func run() async throws {
         let client = try await start()
-        let dataPlane = try makeDataPlane(nodeID: client.nodeID)
+        let dataPlane = try await makeDataPlane(nodeID: client.nodeID)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await self.heartbeatLoop(period: 5) }
             group.addTask { await self.feedLoop() }
@@ -138,10 +141,16 @@ public actor Agent {
         }
     }
 
-    func makeDataPlane(nodeID: String) throws(DataPlaneError) -> DataPlane? {
+    func makeDataPlane(nodeID: String) async throws -> DataPlane? {
         guard let options = configuration.dataPlane else { return nil }
         let files = NamespaceFiles(runDirectory: options.runDir)
         try files.prepare()
+        let dns: TaskDNS? =
+            if let settings = options.dns {
+                try await TaskDNS(
+                    settings: settings, files: files, group: MultiThreadedEventLoopGroup.singleton)
+            } else { nil }
+        if let dns { logger.info("dns: 127.0.0.11 in every task, upstreams \(dns.upstreams)") }
         let config = OverlayConfig(local: configuration.address, port: options.vxlanPort)
         let supervisor = TaskSupervisor(
             dataDir: configuration.dataDir, namespaces: files, settings: options.tasks,
@@ -149,12 +158,13 @@ public actor Agent {
         let dataPlane = DataPlane(
             nodeID: nodeID, kernel: NetlinkOverlayKernel(files: files, config: config),
             supervisor: supervisor,
-            config: config, settings: options.reconcile)
+            config: config, settings: options.reconcile, dns: dns)
         admin = try AdminServer(
             path: options.runDir + "/agent.sock",
             routes: [
                 "/v1/state": { AdminServer.blocking { await dataPlane.snapshotJSON() } },
                 "/v1/programmed": { AdminServer.blocking { await dataPlane.programmedJSON() } },
+                "/v1/dns": { AdminServer.blocking { await dns?.statusJSON() ?? Array("{}".utf8) } },
             ])
         self.dataPlane = dataPlane
         return dataPlane

@@ -39,13 +39,24 @@ public struct DNSRecordTable: Sendable {
             default: break
             }
         }
+        // The core copies a service's network aliases onto its endpoints; those name the service
+        // (its VIP, or its tasks for dnsrr), not each task a second time.
+        var serviceAliases: [String: Set<String>] = [:]
+        for service in services {
+            serviceAliases["\(service.networkID)/\(service.serviceID)"] = Set(
+                service.aliases.map(lowercasedKey))
+        }
         var upByService: [String: [FeedEndpoint]] = [:]
         for endpoint in endpoints {
             upByService["\(endpoint.networkID)/\(endpoint.serviceID)", default: []].append(endpoint)
             let network = index(of: endpoint.networkID)
             let suffix = networks[endpoint.networkID]
             let address = LocalAnswer.address(endpoint.address)
-            for name in [endpoint.taskName, "tasks.\(endpoint.serviceName)"] + endpoint.aliases {
+            let ownAliases = endpoint.aliases.filter {
+                serviceAliases["\(endpoint.networkID)/\(endpoint.serviceID)"]?.contains(lowercasedKey($0))
+                    != true
+            }
+            for name in [endpoint.taskName, "tasks.\(endpoint.serviceName)"] + ownAliases {
                 add(name, suffix, network, address, LocalTTL.taskAddress)
             }
             if let target = try? DNSName(qualified(endpoint.taskName, suffix)) {
@@ -71,15 +82,17 @@ public struct DNSRecordTable: Sendable {
                     }
                 }
             }
-            for port in service.ports {
-                guard let portName = port.name else { continue }
-                let owner = "_\(portName)._\(port.protocol.rawValue).\(service.serviceName)"
+            let named =
+                service.ports.compactMap { port in port.name.map { ($0, port.protocol, port.target) } }
+                + (service.exposed ?? []).map { ($0.name, $0.protocol, $0.target) }
+            for (portName, proto, portNumber) in named {
+                let owner = "_\(portName)._\(proto.rawValue).\(service.serviceName)"
                 let targets =
                     service.endpointMode == .vip ? [service.serviceName] : up.map { $0.taskName }
                 for target in targets {
                     guard let targetName = try? DNSName(qualified(target, suffix)) else { continue }
                     let record = LocalAnswer.service(
-                        priority: 0, weight: 10, port: port.target, target: targetName)
+                        priority: 0, weight: 10, port: portNumber, target: targetName)
                     add(owner, suffix, network, record, LocalTTL.taskAddress)
                 }
             }

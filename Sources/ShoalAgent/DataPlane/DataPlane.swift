@@ -32,6 +32,8 @@ public actor DataPlane {
     let supervisor: TaskSupervisor
     let config: OverlayConfig
     let settings: Settings
+    /// 127.0.0.11 in every running task (nil: no DNS, as in unit tests).
+    let dns: TaskDNS?
     private var view: [String: FeedObject]?
     private var revision: UInt64?
     private var desired = DesiredNode()
@@ -52,19 +54,21 @@ public actor DataPlane {
 
     public init(
         nodeID: String, kernel: any OverlayKernel, supervisor: TaskSupervisor, config: OverlayConfig,
-        settings: Settings = Settings()
+        settings: Settings = Settings(), dns: TaskDNS? = nil
     ) {
         self.nodeID = nodeID
         self.kernel = kernel
         self.supervisor = supervisor
         self.config = config
         self.settings = settings
+        self.dns = dns
     }
 
     /// A new view from the feed (after a COMPLETE or an INCREMENTAL that applied).
     public func update(view: [String: FeedObject], revision: UInt64?) {
         self.view = view
         self.revision = revision
+        dns?.update(view: view)
         dirty?.yield()
     }
 
@@ -166,6 +170,8 @@ public actor DataPlane {
             let tasks = desired.tasksNeedingNetwork(liveTasks: live)
             ops = OverlayPlanner.plan(
                 desired: desired, tasks: tasks, observed: state, config: config, keep: live)
+            let running = Set(desired.tasks.values.filter(\.run).map(\.id))
+            await dns?.keep(running)
             let results = await kernel.apply(batch: ops)
             for (op, error) in zip(ops, results) {
                 if let error {
@@ -193,6 +199,10 @@ public actor DataPlane {
                     }
                 default: break
                 }
+            }
+            for error in await dns?.serve(ready.intersection(running)) ?? [] {
+                note(error)
+                failed = true
             }
             for error in await supervisor.sync(desired.tasks, ready: ready) { note(error) }
         }
