@@ -164,6 +164,7 @@ public actor Agent {
             routes: [
                 "/v1/state": { AdminServer.blocking { await dataPlane.snapshotJSON() } },
                 "/v1/programmed": { AdminServer.blocking { await dataPlane.programmedJSON() } },
+                "/v1/timeline": { AdminServer.blocking { dataPlane.timeline.json() } },
                 "/v1/dns": { AdminServer.blocking { await dns?.statusJSON() ?? Array("{}".utf8) } },
             ])
         self.dataPlane = dataPlane
@@ -179,6 +180,7 @@ public actor Agent {
                 guard let client = self.client else { return }
                 do {
                     _ = try await client.reportTask(taskID, state: state, message: message)
+                    if state == .running { self.dataPlane?.timeline.mark("task/\(taskID)", "acked") }
                     return
                 } catch ClientError.http(let status, _) where (400..<500).contains(status) {
                     return  // the manager has forgotten the task: nothing to retry

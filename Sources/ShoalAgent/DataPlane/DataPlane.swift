@@ -48,9 +48,9 @@ public actor DataPlane {
     private var extraLive: Set<String> = []
     private var dirty: AsyncStream<Void>.Continuation?
     private var nextIndex: Int32 = 1 << 30
-    /// When each peer's FDB entry was first programmed ("network/mac" -> seconds since 1970):
-    /// the convergence benchmark reads it.
-    private var programmedAt: [String: Double] = [:]
+    /// When each step of a change happened (the convergence benchmark's split).
+    public nonisolated let timeline = ConvergenceTimeline()
+    private var viewAt: Double = 0
 
     public init(
         nodeID: String, kernel: any OverlayKernel, supervisor: TaskSupervisor, config: OverlayConfig,
@@ -68,6 +68,7 @@ public actor DataPlane {
     public func update(view: [String: FeedObject], revision: UInt64?) {
         self.view = view
         self.revision = revision
+        viewAt = Date().timeIntervalSince1970
         dns?.update(view: view)
         dirty?.yield()
     }
@@ -181,8 +182,8 @@ public actor DataPlane {
                 }
                 state.record(op, config: config, nextIndex: &nextIndex)
                 if case .replaceFDB(let network, let peer) = op {
-                    let key = "\(network)/\(peer.mac)"
-                    if programmedAt[key] == nil { programmedAt[key] = Date().timeIntervalSince1970 }
+                    timeline.mark("peer/\(network)/\(peer.mac)", "view", at: viewAt)
+                    timeline.mark("peer/\(network)/\(peer.mac)", "programmed")
                 }
             }
             applied = state
@@ -200,11 +201,15 @@ public actor DataPlane {
                 default: break
                 }
             }
+            for id in running { timeline.mark("task/\(id)", "view", at: viewAt) }
+            for id in ready.intersection(running) { timeline.mark("task/\(id)", "applied") }
             for error in await dns?.serve(ready.intersection(running)) ?? [] {
                 note(error)
                 failed = true
             }
+            if dns != nil { for id in ready.intersection(running) { timeline.mark("task/\(id)", "dns") } }
             for error in await supervisor.sync(desired.tasks, ready: ready) { note(error) }
+            for id in await supervisor.live { timeline.mark("task/\(id)", "spawned") }
         }
         if !ops.isEmpty { lastOps = ops.map(\.description) }
         lastSync = Date().timeIntervalSince(started) * 1000
@@ -240,7 +245,8 @@ public actor DataPlane {
         return (try? encoder.encode(await snapshot)).map(Array.init) ?? Array("{}".utf8)
     }
 
+    /// When each peer's FDB entry was first programmed ("network/mac" -> seconds since 1970).
     public func programmedJSON() -> [UInt8] {
-        (try? JSONEncoder().encode(programmedAt)).map(Array.init) ?? Array("{}".utf8)
+        timeline.json(prefix: "peer/", step: "programmed")
     }
 }
