@@ -254,7 +254,8 @@ public actor Agent {
             } else {
                 logger.info("feed INCREMENTAL to revision \(follower.since ?? 0)")
             }
-            await dataPlane?.update(view: follower.view.objects, revision: follower.since)
+            await dataPlane?.update(
+                view: follower.view.objects, revision: follower.since, changed: follower.changedKeys)
         case .alive:
             break
         case .reconnect(let reason):

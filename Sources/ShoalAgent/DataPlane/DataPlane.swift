@@ -65,11 +65,12 @@ public actor DataPlane {
     }
 
     /// A new view from the feed (after a COMPLETE or an INCREMENTAL that applied).
-    public func update(view: [String: FeedObject], revision: UInt64?) {
+    /// `changed`: the keys that differ from the last view, when the feed says (nil: unknown).
+    public func update(view: [String: FeedObject], revision: UInt64?, changed: Set<String>? = nil) {
         self.view = view
         self.revision = revision
         viewAt = Date().timeIntervalSince1970
-        dns?.update(view: view)
+        dns?.update(view: view, changed: changed)
         dirty?.yield()
     }
 

@@ -5,6 +5,7 @@ import NIOPosix
 import Netlink
 import ShoalDNS
 import ShoalModel
+import Synchronization
 
 /// Shoal's DNS inside every running task: 127.0.0.11:53, UDP and TCP, made in the task's network
 /// namespace and served by one server for the whole node. A listener answers for its own task
@@ -30,7 +31,8 @@ public actor TaskDNS {
     private let server: DNSServer
     private let forwarder: DNSForwarder?
     private let files: NamespaceFiles
-    private let views: AsyncStream<[FeedObject]>.Continuation
+    private let views: AsyncStream<Void>.Continuation
+    private nonisolated let pending: PendingView
     private let rebuilder: Task<Void, Never>
     private var listeners: [String: DNSListener] = [:]
     /// Upstreams the forwarder asks, for the admin API and logs.
@@ -58,17 +60,27 @@ public actor TaskDNS {
         self.records = records
         self.files = files
         server = DNSServer(group: group, records: records, forwarder: forwarder)
-        // The table is rebuilt off the data plane's path, newest view only: a burst of feed
-        // changes costs one rebuild (docs/dns.md has its cost at 10,000 endpoints).
-        let (stream, continuation) = AsyncStream<[FeedObject]>.makeStream(
-            bufferingPolicy: .bufferingNewest(1))
+        // The table follows the view off the data plane's path (a burst of feed changes is one
+        // step): the objects that changed are applied in place, and a table is built aside and
+        // swapped in only for a first or a large change (docs/dns.md has the costs).
+        let (stream, continuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        let pending = PendingView()
+        self.pending = pending
         views = continuation
-        rebuilder = Task.detached { for await view in stream { records.replace(view: view) } }
+        rebuilder = Task.detached {
+            var previous: [String: FeedObject] = [:]
+            for await _ in stream {
+                guard let (view, changed) = pending.take() else { continue }
+                records.follow(from: previous, to: view, changed: changed)
+                previous = view
+            }
+        }
     }
 
     /// A new view from the feed: the record table follows it.
-    public nonisolated func update(view: [String: FeedObject]) {
-        views.yield(Array(view.values))
+    public nonisolated func update(view: [String: FeedObject], changed: Set<String>? = nil) {
+        pending.put(view, changed: changed)
+        views.yield()
     }
 
     /// Closes the listeners of tasks not in `ids` (before their namespace is deleted: an open
@@ -136,5 +148,33 @@ public actor TaskDNS {
                 "dns upstream \(text)", errno: EINVAL, reason: "127.0.0.11 is Shoal's own DNS")
         }
         return address
+    }
+}
+
+/// The newest view not yet applied to the table, and the keys changed since the last one applied
+/// (nil: unknown, compare whole views): views that arrive faster than the table follows are merged.
+final class PendingView: Sendable {
+    private let state = Mutex<(view: [String: FeedObject]?, changed: Set<String>?, known: Bool)>(
+        (nil, [], true))
+
+    func put(_ view: [String: FeedObject], changed: Set<String>?) {
+        state.withLock { state in
+            state.view = view
+            if let changed, state.known {
+                state.changed = (state.changed ?? []).union(changed)
+            } else {
+                state.changed = nil
+                state.known = false
+            }
+        }
+    }
+
+    func take() -> ([String: FeedObject], Set<String>?)? {
+        state.withLock { state in
+            guard let view = state.view else { return nil }
+            let taken = (view, state.known ? state.changed : nil)
+            state = (nil, [], true)
+            return taken
+        }
     }
 }
