@@ -80,7 +80,7 @@ let package = Package(
         .target(
             name: "ShoalAgent",
             dependencies: [
-                "ShoalModel", "ShoalPKI", "Netlink",
+                "ShoalModel", "ShoalPKI", "Netlink", "ShoalDNS",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

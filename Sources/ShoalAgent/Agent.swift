@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOPosix
 import ShoalModel
 import ShoalPKI
 import Synchronization
@@ -39,6 +40,8 @@ public actor Agent {
         public var vxlanPort: UInt16 = 4789
         public var reconcile = DataPlane.Settings()
         public var tasks = TaskSupervisor.Settings()
+        /// 127.0.0.11 in every task; nil: none.
+        public var dns: TaskDNS.Settings? = TaskDNS.Settings()
 
         public init(runDir: String) { self.runDir = runDir }
     }
@@ -120,7 +123,7 @@ public actor Agent {
     /// Runs heartbeats, the feed and renewal until cancelled.
     public func run() async throws {
         let client = try await start()
-        let dataPlane = try makeDataPlane(nodeID: client.nodeID)
+        let dataPlane = try await makeDataPlane(nodeID: client.nodeID)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await self.heartbeatLoop(period: 5) }
             group.addTask { await self.feedLoop() }
@@ -147,10 +150,16 @@ public actor Agent {
         }
     }
 
-    func makeDataPlane(nodeID: String) throws(DataPlaneError) -> DataPlane? {
+    func makeDataPlane(nodeID: String) async throws -> DataPlane? {
         guard let options = configuration.dataPlane else { return nil }
         let files = NamespaceFiles(runDirectory: options.runDir)
         try files.prepare()
+        let dns: TaskDNS? =
+            if let settings = options.dns {
+                try await TaskDNS(
+                    settings: settings, files: files, group: MultiThreadedEventLoopGroup.singleton)
+            } else { nil }
+        if let dns { logger.info("dns: 127.0.0.11 in every task, upstreams \(dns.upstreams)") }
         let config = OverlayConfig(local: registeredAddress ?? configuration.address, port: options.vxlanPort)
         let supervisor = TaskSupervisor(
             dataDir: configuration.dataDir, namespaces: files, settings: options.tasks,
@@ -161,12 +170,14 @@ public actor Agent {
         let dataPlane = DataPlane(
             nodeID: nodeID, kernel: NetlinkOverlayKernel(files: files, config: config),
             supervisor: supervisor,
-            config: config, settings: options.reconcile, health: health)
+            config: config, settings: options.reconcile, health: health, dns: dns)
         admin = try AdminServer(
             path: options.runDir + "/agent.sock",
             routes: [
                 "/v1/state": { AdminServer.blocking { await dataPlane.snapshotJSON() } },
                 "/v1/programmed": { AdminServer.blocking { await dataPlane.programmedJSON() } },
+                "/v1/timeline": { AdminServer.blocking { dataPlane.timeline.json() } },
+                "/v1/dns": { AdminServer.blocking { await dns?.statusJSON() ?? Array("{}".utf8) } },
             ])
         self.dataPlane = dataPlane
         return dataPlane
@@ -181,6 +192,7 @@ public actor Agent {
                 guard let client = self.client else { return }
                 do {
                     _ = try await client.reportTask(taskID, state: state, message: message)
+                    if state == .running { self.dataPlane?.timeline.mark("task/\(taskID)", "acked") }
                     return
                 } catch ClientError.http(let status, _) where (400..<500).contains(status) {
                     return  // the manager has forgotten the task: nothing to retry
@@ -303,7 +315,8 @@ public actor Agent {
             } else {
                 logger.info("feed INCREMENTAL to revision \(follower.since ?? 0)")
             }
-            await dataPlane?.update(view: follower.view.objects, revision: follower.since)
+            await dataPlane?.update(
+                view: follower.view.objects, revision: follower.since, changed: follower.changedKeys)
         case .alive:
             break
         case .reconnect(let reason):

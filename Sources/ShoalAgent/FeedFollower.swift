@@ -15,6 +15,9 @@ public struct FeedFollower: Sendable {
     }
 
     public private(set) var view = FeedView()
+    /// The keys the last INCREMENTAL changed (nil after a COMPLETE): lets the DNS table follow
+    /// the change without comparing whole views.
+    public private(set) var changedKeys: Set<String>?
 
     public init() {}
 
@@ -30,7 +33,9 @@ public struct FeedFollower: Sendable {
             return .reconnect("undecodable feed line (\(line.prefix(80))): \(error)")
         }
         switch view.apply(message) {
-        case .applied: return .changed(complete: message.type == .complete)
+        case .applied:
+            changedKeys = message.type == .incremental ? Set((message.changes ?? []).map(\.key)) : nil
+            return .changed(complete: message.type == .complete)
         case .keepalive: return .alive
         case .gap(let expected, let got):
             return .reconnect("feed gap: the view is at revision \(expected), the change starts at \(got)")

@@ -203,6 +203,7 @@ public enum Operations {
                     reason: "a port published in ingress mode cannot be used with endpoint mode dnsrr")
             }
         }
+        try checkExposed(spec.expose ?? [])
         if let policy = spec.updatePolicy {
             if policy.parallelism < 0 {
                 throw .invalid(field: "updatePolicy.parallelism", reason: "must be 0 or more")

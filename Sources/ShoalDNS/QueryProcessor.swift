@@ -21,7 +21,8 @@ struct QueryProcessor: Sendable {
                 id: id, flags: flags, rcode: rcode, query: nil, request: request, allocator: allocator)
         }
         let limit = overUDP ? query.udpLimit : nil
-        switch LocalResolver.decide(query, table: records.current, scope: scope, rng: &rng) {
+        let decision = records.read { LocalResolver.decide(query, table: $0, scope: scope, rng: &rng) }
+        switch decision {
         case .answer(let answers, let ttl):
             return AnswerWriter.answer(
                 query: query, request: request, rcode: .noError, records: answers, ttl: ttl, nodata: false,

@@ -126,11 +126,13 @@ public struct FeedService: Codable, Equatable, Sendable {
     /// Nil for dnsrr, and for vip until the allocator gave one.
     public var virtualIP: IPv4Address?
     public var ports: [PortConfig]
+    /// Named ports the service exposes on its networks without publishing them (SRV records).
+    public var exposed: [ExposedPort]?
 
     public init(
         networkID: String, serviceID: String, serviceName: String, aliases: [String],
         endpointMode: EndpointMode,
-        virtualIP: IPv4Address?, ports: [PortConfig]
+        virtualIP: IPv4Address?, ports: [PortConfig], exposed: [ExposedPort]? = nil
     ) {
         self.networkID = networkID
         self.serviceID = serviceID
@@ -139,6 +141,7 @@ public struct FeedService: Codable, Equatable, Sendable {
         self.endpointMode = endpointMode
         self.virtualIP = virtualIP
         self.ports = ports
+        self.exposed = exposed
     }
 }
 

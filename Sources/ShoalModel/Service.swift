@@ -68,6 +68,37 @@ public struct PortConfig: Codable, Equatable, Hashable, Sendable {
     }
 }
 
+/// A port the tasks listen on inside their networks without publishing it on the nodes, named so
+/// that DNS answers `_<name>._<protocol>.<service>` SRV questions for it.
+public struct ExposedPort: Codable, Equatable, Hashable, Sendable {
+    public var name: String
+    public var `protocol`: PortProtocol
+    public var target: UInt16
+
+    public init(name: String, protocol: PortProtocol = .tcp, target: UInt16) {
+        self.name = name
+        self.protocol = `protocol`
+        self.target = target
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case name, `protocol`, target
+    }
+
+    /// `protocol` defaults to tcp.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        name = try container.decode(String.self, forKey: .name)
+        self.protocol = try container.decodeIfPresent(PortProtocol.self, forKey: .protocol) ?? .tcp
+        let value = try container.decode(Int.self, forKey: .target)
+        guard let port = UInt16(exactly: value), port > 0 else {
+            throw DecodingError.dataCorruptedError(
+                forKey: .target, in: container, debugDescription: "must be a port number 1-65535")
+        }
+        target = port
+    }
+}
+
 public enum UpdateOrder: String, Codable, Sendable, CaseIterable {
     case stopFirst = "stop-first"
     case startFirst = "start-first"
@@ -130,13 +161,15 @@ public struct ServiceSpec: Codable, Equatable, Sendable {
     public var labels: [String: String]?
     /// Which nodes may run the tasks.
     public var placement: Placement?
+    /// Named ports reachable only inside the service's networks (DNS SRV records).
+    public var expose: [ExposedPort]?
 
     public init(
         name: String, mode: ServiceModeKind? = nil, replicas: Int? = nil, command: [String],
         env: [String]? = nil,
         networks: [NetworkAttachment]? = nil, endpointMode: EndpointMode? = nil, ports: [PortConfig]? = nil,
         healthCheck: HealthCheck? = nil, updatePolicy: UpdatePolicy? = nil, image: String? = nil,
-        labels: [String: String]? = nil, placement: Placement? = nil
+        labels: [String: String]? = nil, placement: Placement? = nil, expose: [ExposedPort]? = nil
     ) {
         self.name = name
         self.mode = mode
@@ -151,6 +184,7 @@ public struct ServiceSpec: Codable, Equatable, Sendable {
         self.image = image
         self.labels = labels
         self.placement = placement
+        self.expose = expose
     }
 
     public var effectiveMode: ServiceModeKind { mode ?? .replicated }

@@ -21,6 +21,11 @@ func shell(_ command: String) -> Int32 {
 
 func ip(_ value: UInt32) -> IPv4Address { IPv4Address(value) }
 
+if CommandLine.arguments.dropFirst().first == "namespaces" {
+    try await NamespaceBench.run(
+        count: CommandLine.arguments.count > 2 ? Int(CommandLine.arguments[2]) ?? 100 : 100)
+    exit(0)
+}
 let count = CommandLine.arguments.count > 1 ? Int(CommandLine.arguments[1]) ?? 10_000 : 10_000
 let runDir = NSTemporaryDirectory() + "shoal-agent-bench-\(getpid())"
 let files = NamespaceFiles(runDirectory: runDir)

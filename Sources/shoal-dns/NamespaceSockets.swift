@@ -4,8 +4,8 @@ import ShoalDNS
 
 /// Makes the listener sockets inside a network namespace: a thread enters the namespace (setns only
 /// moves the calling thread), creates and binds both sockets there, and returns. Sockets keep the
-/// namespace they were made in. The agent will use Netlink's function for this; this copy serves the
-/// netns tests and the benchmark harness.
+/// namespace they were made in. The agent uses Netlink's function for this; this copy serves the netns
+/// tests and the benchmark harness.
 enum NamespaceSockets {
     static func make(netnsPath: String, address: String, port: UInt16) throws -> (udp: Int32, tcp: Int32) {
         let done = DispatchSemaphore(value: 0)
@@ -34,18 +34,16 @@ enum NamespaceSockets {
         guard let setns = setnsFunction, setns(target, cloneNewNet) == 0 else {
             throw DNSSocketError(call: "setns \(netnsPath)", errno: errno)
         }
-        let udp = try bound(type: Int32(SOCK_DGRAM.rawValue), address: address, port: port)
+        let udp = try socketHere(type: Int32(SOCK_DGRAM.rawValue))
+        let tcp: Int32
         do {
-            let tcp = try bound(type: Int32(SOCK_STREAM.rawValue), address: address, port: port)
-            guard listen(tcp, 128) == 0 else {
-                close(tcp)
-                throw DNSSocketError(call: "listen", errno: errno)
-            }
-            return (udp, tcp)
+            tcp = try socketHere(type: Int32(SOCK_STREAM.rawValue))
         } catch {
             close(udp)
             throw error
         }
+        try ListenerSockets.bind(udp: udp, tcp: tcp, address: address, port: port)
+        return (udp, tcp)
     }
 
     /// Glibc's module map leaves out setns (it is behind _GNU_SOURCE), so it is looked up by name.
@@ -55,28 +53,9 @@ enum NamespaceSockets {
         return unsafeBitCast(symbol, to: (@convention(c) (Int32, Int32) -> Int32).self)
     }()
 
-    private static func bound(type: Int32, address: String, port: UInt16) throws -> Int32 {
+    private static func socketHere(type: Int32) throws -> Int32 {
         let fd = socket(AF_INET, type | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw DNSSocketError(call: "socket", errno: errno) }
-        var one: Int32 = 1
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-        var sin = sockaddr_in()
-        sin.sin_family = sa_family_t(AF_INET)
-        sin.sin_port = port.bigEndian
-        guard inet_pton(AF_INET, address, &sin.sin_addr) == 1 else {
-            close(fd)
-            throw DNSSocketError(call: "inet_pton \(address)", errno: EINVAL)
-        }
-        let status = withUnsafePointer(to: &sin) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
-        }
-        guard status == 0 else {
-            let code = errno
-            close(fd)
-            throw DNSSocketError(call: "bind \(address):\(port)", errno: code)
-        }
         return fd
     }
 }

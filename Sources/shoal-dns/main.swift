@@ -3,6 +3,7 @@
 //   shoal-dns serve --view VIEW.json [--listen 127.0.0.1:5300] [--task NETNS_PATH=TASK_ID]...
 //                   [--upstream IP[:PORT]]... [--resolv-conf FILE] [--timeout-ms 2000]
 //                   [--threads 1] [--udp-sockets 1]
+//   shoal-dns table-bench [ENDPOINTS] [RUNS]      (record table rebuild time, TableBench.swift)
 //
 // VIEW.json is a JSON array of feed objects (docs/feed-protocol.md). `--task` listens on
 // 127.0.0.11:53 inside that namespace, answering for that task. Prints "ready" once listening; on
@@ -92,10 +93,19 @@ func serve() async throws {
 }
 
 do {
-    guard CommandLine.arguments.dropFirst().first == "serve" else {
-        throw UsageError(description: "usage: shoal-dns serve --view FILE [options] (see the source header)")
+    let arguments = Array(CommandLine.arguments.dropFirst())
+    switch arguments.first {
+    case "serve": try await serve()
+    case "table-bench":
+        TableBench.run(
+            endpoints: arguments.count > 1 ? Int(arguments[1]) ?? 10_000 : 10_000,
+            runs: arguments.count > 2 ? Int(arguments[2]) ?? 21 : 21)
+    default:
+        throw UsageError(
+            description:
+                "usage: shoal-dns serve --view FILE [options] | shoal-dns table-bench [ENDPOINTS] [RUNS] (see the source header)"
+        )
     }
-    try await serve()
 } catch {
     FileHandle.standardError.write(Data("shoal-dns: \(error)\n".utf8))
     exit(1)

@@ -55,6 +55,24 @@ struct AgentCommand: AsyncParsableCommand {
     @Option(help: "Seconds without a feed line before reconnecting.")
     var feedWatchdog: Double = 30
 
+    @Flag(inversion: .prefixedNo, help: "Serve DNS at 127.0.0.11:53 inside every task (docs/dns.md).")
+    var dns = true
+
+    @Option(
+        help: ArgumentHelp(
+            "Upstream resolver for names that are not Shoal's (IP or IP:PORT; repeatable).",
+            discussion: "Default: the nameservers of --dns-resolv-conf."))
+    var dnsUpstream: [String] = []
+
+    @Option(help: "The node's resolv.conf, read for upstreams when no --dns-upstream is given.")
+    var dnsResolvConf = "/etc/resolv.conf"
+
+    @Option(help: "Milliseconds one upstream has to answer before the next is asked.")
+    var dnsTimeoutMs: Int64 = 2000
+
+    @Option(help: "Forwarded questions waiting upstream at once; more get SERVFAIL at once.")
+    var dnsMaxInFlight = 4096
+
     func run() async throws {
         var address = IPv4Address(0)
         if let advertiseAddr {
@@ -74,6 +92,7 @@ struct AgentCommand: AsyncParsableCommand {
             options.reconcile.resyncSeconds = resync
             options.tasks.stopGrace = stopGrace
             options.tasks.restartDelay = restartDelay
+            options.dns = dns ? dnsSettings() : nil
             configuration.dataPlane = options
         }
         let agent = Agent(configuration: configuration)
@@ -84,5 +103,19 @@ struct AgentCommand: AsyncParsableCommand {
         } catch let error as DataPlaneError {
             throw RuntimeFailure(error.description)
         }
+    }
+
+    func validate() throws {
+        guard dnsTimeoutMs > 0 else { throw ValidationError("--dns-timeout-ms must be more than 0") }
+        guard dnsMaxInFlight > 0 else { throw ValidationError("--dns-max-in-flight must be more than 0") }
+    }
+
+    func dnsSettings() -> TaskDNS.Settings {
+        var settings = TaskDNS.Settings()
+        settings.upstreams = dnsUpstream
+        settings.resolvConf = dnsResolvConf
+        settings.timeoutMilliseconds = dnsTimeoutMs
+        settings.maxInFlight = dnsMaxInFlight
+        return settings
     }
 }

@@ -31,13 +31,17 @@ for k in $(seq "$events"); do
     replicas=$((nodes + k))
     version=$(call GET /services/conv | jq .version)
     t0=$(date +%s.%N)
-    call POST "/services/conv/update?version=$version" -d "$(spec $replicas)" >/dev/null
+    # The update returns once the manager's reconcile pass (new task, address, placement) committed.
+    api_ms=$(call POST "/services/conv/update?version=$version" -d "$(spec $replicas)" -o /dev/null -w '%{time_total}')
+    # Nothing polls while the change propagates (the polling's curl and jq would share the two
+    # cores with the agents); the latency is read from the agents' own timestamps afterwards.
+    sleep 0.3
     # Wait until the new task runs and every other agent programmed its MAC.
     for _ in $(seq 500); do
-        read -r mac node < <(call GET /tasks | jq -r --argjson s "$replicas" \
-            '.[] | select(.slot == $s and .state == "running") | "\(.endpoints[0].mac) \(.nodeID)"') || true
+        read -r mac node task < <(call GET /tasks | jq -r --argjson s "$replicas" \
+            '.[] | select(.slot == $s and .state == "running") | "\(.endpoints[0].mac) \(.nodeID) \(.id)"') || true
         [[ -n ${mac:-} ]] && break
-        sleep 0.02
+        sleep 0.05
     done
     [[ -n ${mac:-} ]] || fail "event $k: the new task never ran"
     owner=$(node_name "$node")
@@ -49,27 +53,53 @@ for k in $(seq "$events"); do
                 jq -e --arg k "$net_id/$mac" 'has($k)' >/dev/null && done_count=$((done_count + 1))
         done
         [[ $done_count == "$nodes" ]] && break
-        sleep 0.02
+        sleep 0.05
     done
     [[ $done_count == "$nodes" ]] || fail "event $k: $mac not programmed everywhere"
-    echo "$t0 $mac $owner" >>"$data/events"
+    echo "$t0 $mac $owner $task $api_ms" >>"$data/events"
     mac=
 done
 for i in $(seq $nodes); do
     curl -sS --unix-socket "$data/node$i/run/agent.sock" http://agent/v1/programmed >"$data/programmed-node$i.json"
+    curl -sS --unix-socket "$data/node$i/run/agent.sock" http://agent/v1/timeline >"$data/timeline-node$i.json"
 done
 python3 - "$data" "$net_id" "$nodes" <<'PY'
 import json, statistics, sys
 data, net, nodes = sys.argv[1], sys.argv[2], int(sys.argv[3])
 programmed = {f"node{i}": json.load(open(f"{data}/programmed-node{i}.json")) for i in range(1, nodes + 1)}
+timelines = {f"node{i}": json.load(open(f"{data}/timeline-node{i}.json")) for i in range(1, nodes + 1)}
 latencies = []
+# The split, per event (ms): request -> the owner's view holds the task (manager: orchestrate,
+# allocate, feed); -> its namespace and veths are in place (owner's reconcile); -> spawned; ->
+# the other agents' views hold the endpoint (report running + manager + feed); -> programmed on
+# the slowest of them.
+steps = {"API call (update + reconcile pass, 2 commits)": [], "manager+feed to owner": [], "owner reconcile (netns, veths)": [], "dns listeners": [], "spawn": [],
+         "report+manager+feed to others": [], "others' reconcile": []}
 for line in open(f"{data}/events"):
-    t0, mac, owner = line.split()
+    t0, mac, owner, task, api = line.split()
+    t0 = float(t0)
     times = [p[f"{net}/{mac}"] for name, p in programmed.items() if name != owner]
-    latencies.append((max(times) - float(t0)) * 1000)
+    latencies.append((max(times) - t0) * 1000)
+    mine = timelines[owner].get(f"task/{task}", {})
+    peers = [t[f"peer/{net}/{mac}"] for name, t in timelines.items() if name != owner and f"peer/{net}/{mac}" in t]
+    if not all(k in mine for k in ("view", "applied", "spawned")) or not peers:
+        continue
+    last = max(peers, key=lambda p: p["programmed"])
+    steps["API call (update + reconcile pass, 2 commits)"].append(float(api) * 1000)
+    steps["manager+feed to owner"].append((mine["view"] - t0) * 1000)
+    steps["owner reconcile (netns, veths)"].append((mine["applied"] - mine["view"]) * 1000)
+    if "dns" in mine:
+        steps.setdefault("dns listeners", []).append((mine["dns"] - mine["applied"]) * 1000)
+    steps["spawn"].append((mine["spawned"] - mine.get("dns", mine["applied"])) * 1000)
+    steps["report+manager+feed to others"].append((last["view"] - mine["spawned"]) * 1000)
+    steps["others' reconcile"].append((last["programmed"] - last["view"]) * 1000)
 latencies.sort()
-def pct(p):
-    return latencies[min(len(latencies) - 1, int(round(p / 100 * len(latencies))) - 1)]
+def pct(values, p):
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(p / 100 * len(values))) - 1)]
 print(f"events: {len(latencies)} on {nodes} agents")
-print(f"scale request -> endpoint programmed on every other agent: p50 {pct(50):.1f} ms, p99 {pct(99):.1f} ms, max {latencies[-1]:.1f} ms")
+print(f"scale request -> endpoint programmed on every other agent: p50 {pct(latencies, 50):.1f} ms, p99 {pct(latencies, 99):.1f} ms, max {latencies[-1]:.1f} ms")
+for name, values in steps.items():
+    if values:
+        print(f"  {name}: p50 {pct(values, 50):.1f} ms, p99 {pct(values, 99):.1f} ms")
 PY

@@ -57,10 +57,8 @@ for _ in $(seq 50); do grep -qs '^ready' "$work/shoal.log" && break; sleep 0.1; 
 grep -q '^ready' "$work/shoal.log" || fail "shoal-dns did not start"
 
 # dig inside a task namespace, against the address the task's resolv.conf names.
-q() { local ns=$1; shift; ip netns exec "$ns" dig @127.0.0.11 +time=2 +tries=1 "$@"; }
-short() { q "$@" +short | sort | tr '\n' ' ' | sed 's/ $//'; }
-expect() { [[ $2 == "$3" ]] || fail "$1: got '$2', expected '$3'"; }
-status() { q "$@" | sed -n 's/.*status: \([A-Z]*\).*/\1/p'; }
+# shellcheck source=lib/dns-query.bash
+source "$here/lib/dns-query.bash"
 
 expect "front: web (VIP)" "$(short "$front" web)" "10.10.0.2"
 expect "front: WWW (alias, case)" "$(short "$front" WWW)" "10.10.0.2"

@@ -37,6 +37,8 @@ public actor DataPlane {
     let health: HealthMonitor?
     let config: OverlayConfig
     let settings: Settings
+    /// 127.0.0.11 in every running task (nil: no DNS, as in unit tests).
+    let dns: TaskDNS?
     private var view: [String: FeedObject]?
     private var revision: UInt64?
     private var desired = DesiredNode()
@@ -51,13 +53,13 @@ public actor DataPlane {
     private var extraLive: Set<String> = []
     private var dirty: AsyncStream<Void>.Continuation?
     private var nextIndex: Int32 = 1 << 30
-    /// When each peer's FDB entry was first programmed ("network/mac" -> seconds since 1970):
-    /// the convergence benchmark reads it.
-    private var programmedAt: [String: Double] = [:]
+    /// When each step of a change happened (the convergence benchmark's split).
+    public nonisolated let timeline = ConvergenceTimeline()
+    private var viewAt: Double = 0
 
     public init(
         nodeID: String, kernel: any OverlayKernel, supervisor: TaskSupervisor, config: OverlayConfig,
-        settings: Settings = Settings(), health: HealthMonitor? = nil
+        settings: Settings = Settings(), health: HealthMonitor? = nil, dns: TaskDNS? = nil
     ) {
         self.nodeID = nodeID
         self.kernel = kernel
@@ -65,12 +67,16 @@ public actor DataPlane {
         self.health = health
         self.config = config
         self.settings = settings
+        self.dns = dns
     }
 
     /// A new view from the feed (after a COMPLETE or an INCREMENTAL that applied).
-    public func update(view: [String: FeedObject], revision: UInt64?) async {
+    /// `changed`: the keys that differ from the last view, when the feed says (nil: unknown).
+    public func update(view: [String: FeedObject], revision: UInt64?, changed: Set<String>? = nil) async {
         self.view = view
         self.revision = revision
+        viewAt = Date().timeIntervalSince1970
+        dns?.update(view: view, changed: changed)
         dirty?.yield()
         await health?.update(view: view)
     }
@@ -174,6 +180,8 @@ public actor DataPlane {
             let tasks = desired.tasksNeedingNetwork(liveTasks: live)
             ops = OverlayPlanner.plan(
                 desired: desired, tasks: tasks, observed: state, config: config, keep: live)
+            let running = Set(desired.tasks.values.filter(\.run).map(\.id))
+            await dns?.keep(running)
             let results = await kernel.apply(batch: ops)
             for (op, error) in zip(ops, results) {
                 if let error {
@@ -183,8 +191,8 @@ public actor DataPlane {
                 }
                 state.record(op, config: config, nextIndex: &nextIndex)
                 if case .replaceFDB(let network, let peer) = op {
-                    let key = "\(network)/\(peer.mac)"
-                    if programmedAt[key] == nil { programmedAt[key] = Date().timeIntervalSince1970 }
+                    timeline.mark("peer/\(network)/\(peer.mac)", "view", at: viewAt)
+                    timeline.mark("peer/\(network)/\(peer.mac)", "programmed")
                 }
             }
             applied = state
@@ -202,7 +210,15 @@ public actor DataPlane {
                 default: break
                 }
             }
+            for id in running { timeline.mark("task/\(id)", "view", at: viewAt) }
+            for id in ready.intersection(running) { timeline.mark("task/\(id)", "applied") }
+            for error in await dns?.serve(ready.intersection(running)) ?? [] {
+                note(error)
+                failed = true
+            }
+            if dns != nil { for id in ready.intersection(running) { timeline.mark("task/\(id)", "dns") } }
             for error in await supervisor.sync(desired.tasks, ready: ready) { note(error) }
+            for id in await supervisor.live { timeline.mark("task/\(id)", "spawned") }
         }
         if !ops.isEmpty { lastOps = ops.map(\.description) }
         lastSync = Date().timeIntervalSince(started) * 1000
@@ -247,7 +263,8 @@ public actor DataPlane {
         return (try? encoder.encode(await snapshot)).map(Array.init) ?? Array("{}".utf8)
     }
 
+    /// When each peer's FDB entry was first programmed ("network/mac" -> seconds since 1970).
     public func programmedJSON() -> [UInt8] {
-        (try? JSONEncoder().encode(programmedAt)).map(Array.init) ?? Array("{}".utf8)
+        timeline.json(prefix: "peer/", step: "programmed")
     }
 }

@@ -190,7 +190,7 @@ public actor NetlinkOverlayKernel: OverlayKernel {
                 try await client.deleteFDBEntry(entry)
             }
         case .createTaskNamespace(let id):
-            try files.create(KernelNames.taskNamespace(id))
+            try await files.create(KernelNames.taskNamespace(id))
             let client = try await client(KernelNames.taskNamespace(id))
             try await netlink("bring up lo of task \(id)") { () async throws(NetlinkError) in
                 try await client.changeLink("lo", LinkChange(up: true))
@@ -290,7 +290,7 @@ public actor NetlinkOverlayKernel: OverlayKernel {
 
     func ensureNetwork(_ network: DesiredNetwork, recreateVXLAN: Bool) async throws(DataPlaneError) {
         let name = KernelNames.networkNamespace(network.id)
-        try files.create(name)
+        try await files.create(name)
         let client = try await client(name)
         let links = try await netlink("list links of network \(network.id)") {
             () async throws(NetlinkError) in
