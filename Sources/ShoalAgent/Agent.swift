@@ -37,6 +37,8 @@ public actor Agent {
         public var vxlanPort: UInt16 = 4789
         public var reconcile = DataPlane.Settings()
         public var tasks = TaskSupervisor.Settings()
+        /// Seconds a removed task's IPVS destination may keep its connections (at weight 0).
+        public var drainGrace: Double = 10
 
         public init(runDir: String) { self.runDir = runDir }
     }
@@ -114,7 +116,7 @@ public actor Agent {
     /// Runs heartbeats, the feed and renewal until cancelled.
     public func run() async throws {
         let client = try await start()
-        let dataPlane = try makeDataPlane(nodeID: client.nodeID)
+        let dataPlane = try await makeDataPlane(nodeID: client.nodeID)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await self.heartbeatLoop(period: 5) }
             group.addTask { await self.feedLoop() }
@@ -138,7 +140,7 @@ public actor Agent {
         }
     }
 
-    func makeDataPlane(nodeID: String) throws(DataPlaneError) -> DataPlane? {
+    func makeDataPlane(nodeID: String) async throws(DataPlaneError) -> DataPlane? {
         guard let options = configuration.dataPlane else { return nil }
         let files = NamespaceFiles(runDirectory: options.runDir)
         try files.prepare()
@@ -146,18 +148,34 @@ public actor Agent {
         let supervisor = TaskSupervisor(
             dataDir: configuration.dataDir, namespaces: files, settings: options.tasks,
             report: { id, state, message in await self.report(id, state: state, message: message) })
+        let mesh = await makeMesh(files: files)
         let dataPlane = DataPlane(
             nodeID: nodeID, kernel: NetlinkOverlayKernel(files: files, config: config),
             supervisor: supervisor,
-            config: config, settings: options.reconcile)
+            config: config, settings: options.reconcile, mesh: mesh)
         admin = try AdminServer(
             path: options.runDir + "/agent.sock",
             routes: [
                 "/v1/state": { AdminServer.blocking { await dataPlane.snapshotJSON() } },
                 "/v1/programmed": { AdminServer.blocking { await dataPlane.programmedJSON() } },
+                "/v1/mesh": { AdminServer.blocking { await mesh?.snapshotJSON() ?? Array("{}".utf8) } },
+                "/v1/mesh/programmed": {
+                    AdminServer.blocking { await mesh?.programmedJSON() ?? Array("{}".utf8) }
+                },
             ])
         self.dataPlane = dataPlane
         return dataPlane
+    }
+
+    /// The mesh needs IPVS: without it (this host's kernel, say) VIPs and published ports are off,
+    /// and the log says so once.
+    func makeMesh(files: NamespaceFiles) async -> MeshReconciler? {
+        guard let options = configuration.dataPlane else { return nil }
+        guard await NetlinkMeshKernel.available() else {
+            logger.warning("this kernel has no IPVS: service VIPs and published ports are off")
+            return nil
+        }
+        return MeshReconciler(kernel: NetlinkMeshKernel(files: files), graceSeconds: options.drainGrace)
     }
 
     /// Task states go to the manager in the background, retried while it is away, so the data

@@ -181,6 +181,11 @@ public enum Operations {
                     reason: "a port published in ingress mode cannot be used with endpoint mode dnsrr")
             }
         }
+        if spec.scheduler != nil && spec.effectiveEndpointMode == .dnsrr {
+            throw .invalid(
+                field: "scheduler",
+                reason: "endpoint mode dnsrr has no VIP to schedule: use endpoint mode vip")
+        }
         if let policy = spec.updatePolicy {
             if policy.parallelism < 0 {
                 throw .invalid(field: "updatePolicy.parallelism", reason: "must be 0 or more")

@@ -124,11 +124,13 @@ public struct FeedService: Codable, Equatable, Sendable {
     /// Nil for dnsrr, and for vip until the allocator gave one.
     public var virtualIP: IPv4Address?
     public var ports: [PortConfig]
+    /// The IPVS scheduler; nil (and absent in older feeds) is round robin.
+    public var scheduler: LoadBalancingScheduler?
 
     public init(
         networkID: String, serviceID: String, serviceName: String, aliases: [String],
         endpointMode: EndpointMode,
-        virtualIP: IPv4Address?, ports: [PortConfig]
+        virtualIP: IPv4Address?, ports: [PortConfig], scheduler: LoadBalancingScheduler? = nil
     ) {
         self.networkID = networkID
         self.serviceID = serviceID
@@ -137,6 +139,7 @@ public struct FeedService: Codable, Equatable, Sendable {
         self.endpointMode = endpointMode
         self.virtualIP = virtualIP
         self.ports = ports
+        self.scheduler = scheduler
     }
 }
 

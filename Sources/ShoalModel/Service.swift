@@ -9,6 +9,22 @@ public enum EndpointMode: String, Codable, Sendable, CaseIterable {
     case dnsrr
 }
 
+/// IPVS schedulers a service may choose (the kernel's `ip_vs_<name>` modules); Swarm has rr only.
+public enum LoadBalancingScheduler: String, Codable, Sendable, CaseIterable {
+    /// Round robin (the default).
+    case rr
+    /// Weighted round robin.
+    case wrr
+    /// Least connections.
+    case lc
+    /// Weighted least connections.
+    case wlc
+    /// Source hashing: one client address sticks to one task.
+    case sh
+    /// Maglev hashing: consistent source hashing.
+    case mh
+}
+
 public enum PortProtocol: String, Codable, Sendable, CaseIterable {
     case tcp, udp
 }
@@ -146,13 +162,15 @@ public struct ServiceSpec: Codable, Equatable, Sendable {
     public var labels: [String: String]?
     /// Which nodes may run the tasks.
     public var placement: Placement?
+    /// The IPVS scheduler of the service's VIP and published ports; nil is round robin.
+    public var scheduler: LoadBalancingScheduler?
 
     public init(
         name: String, mode: ServiceModeKind? = nil, replicas: Int? = nil, command: [String],
         env: [String]? = nil,
         networks: [NetworkAttachment]? = nil, endpointMode: EndpointMode? = nil, ports: [PortConfig]? = nil,
         healthCheck: HealthCheck? = nil, updatePolicy: UpdatePolicy? = nil, image: String? = nil,
-        labels: [String: String]? = nil, placement: Placement? = nil
+        labels: [String: String]? = nil, placement: Placement? = nil, scheduler: LoadBalancingScheduler? = nil
     ) {
         self.name = name
         self.mode = mode
@@ -167,6 +185,7 @@ public struct ServiceSpec: Codable, Equatable, Sendable {
         self.image = image
         self.labels = labels
         self.placement = placement
+        self.scheduler = scheduler
     }
 
     public var effectiveMode: ServiceModeKind { mode ?? .replicated }

@@ -49,6 +49,9 @@ struct AgentCommand: AsyncParsableCommand {
     @Option(help: "Seconds before a replacement task starts in the slot of one that ended.")
     var restartDelay: Double = 2
 
+    @Option(help: "Seconds a removed task's IPVS destination keeps its open connections (weight 0).")
+    var drainGrace: Double = 10
+
     @Option(help: "Seconds without a feed line before reconnecting.")
     var feedWatchdog: Double = 30
 
@@ -67,6 +70,7 @@ struct AgentCommand: AsyncParsableCommand {
             options.reconcile.resyncSeconds = resync
             options.tasks.stopGrace = stopGrace
             options.tasks.restartDelay = restartDelay
+            options.drainGrace = drainGrace
             configuration.dataPlane = options
         }
         let agent = Agent(configuration: configuration)

@@ -32,6 +32,8 @@ public actor DataPlane {
     let supervisor: TaskSupervisor
     let config: OverlayConfig
     let settings: Settings
+    /// Service VIPs on IPVS (nil when the kernel has no IPVS).
+    let mesh: MeshReconciler?
     private var view: [String: FeedObject]?
     private var revision: UInt64?
     private var desired = DesiredNode()
@@ -52,13 +54,14 @@ public actor DataPlane {
 
     public init(
         nodeID: String, kernel: any OverlayKernel, supervisor: TaskSupervisor, config: OverlayConfig,
-        settings: Settings = Settings()
+        settings: Settings = Settings(), mesh: MeshReconciler? = nil
     ) {
         self.nodeID = nodeID
         self.kernel = kernel
         self.supervisor = supervisor
         self.config = config
         self.settings = settings
+        self.mesh = mesh
     }
 
     /// A new view from the feed (after a COMPLETE or an INCREMENTAL that applied).
@@ -81,7 +84,9 @@ public actor DataPlane {
             group.addTask {
                 while !Task.isCancelled {
                     try? await Task.sleep(for: .seconds(settings.tickSeconds))
-                    if await self.supervisor.tick() { await self.kick() }
+                    let ended = await self.supervisor.tick()
+                    let draining = await self.mesh?.draining ?? false
+                    if ended || draining { await self.kick() }
                 }
             }
             group.addTask {
@@ -152,7 +157,8 @@ public actor DataPlane {
         let live = await supervisor.live.union(extraLive)
         desired = DesiredNode(view: view, nodeID: nodeID, liveTasks: live)
         var failed = false
-        if needsDump || applied == nil {
+        let resync = needsDump || applied == nil
+        if resync {
             do {
                 applied = try await kernel.dump()
                 needsDump = false
@@ -162,6 +168,7 @@ public actor DataPlane {
             }
         }
         var ops: [OverlayOp] = []
+        var meshOps: [String] = []
         if var state = applied {
             let tasks = desired.tasksNeedingNetwork(liveTasks: live)
             ops = OverlayPlanner.plan(
@@ -195,8 +202,16 @@ public actor DataPlane {
                 }
             }
             for error in await supervisor.sync(desired.tasks, ready: ready) { note(error) }
+            if let mesh {
+                let networks = Set(desired.networks.keys.filter { state.networks[$0]?.bridgeIndex != nil })
+                let pass = await mesh.reconcile(
+                    view: view, networks: networks, resync: resync, now: Date().timeIntervalSince1970)
+                for error in pass.errors { note(error) }
+                failed = failed || !pass.errors.isEmpty
+                meshOps = pass.ops.map(\.description)
+            }
         }
-        if !ops.isEmpty { lastOps = ops.map(\.description) }
+        if !ops.isEmpty || !meshOps.isEmpty { lastOps = ops.map(\.description) + meshOps }
         lastSync = Date().timeIntervalSince(started) * 1000
         guard failed else {
             failures = 0
