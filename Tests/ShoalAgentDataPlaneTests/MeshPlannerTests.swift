@@ -231,3 +231,91 @@ enum MeshFixture {
             ])
     }
 }
+
+@Suite struct IngressPlannerTests {
+    static let ingressSubnet = CIDR(network: Fixture.ip("10.255.0.0"), clampedPrefix: 24)
+
+    /// The ingress network with this node's LB address, and service "pub" publishing tcp 30080 -> 8080
+    /// with one remote task; this node runs task "h1" with host-mode port udp 5353 -> 53.
+    static var view: [String: FeedObject] {
+        let objects: [FeedObject] = [
+            .network(
+                FeedNetwork(
+                    id: "ing", name: "ingress", vni: 4096, subnet: ingressSubnet,
+                    gateway: Fixture.ip("10.255.0.1"),
+                    mtu: 1450, internal: false, ingress: true, loadBalancerIP: Fixture.ip("10.255.0.3"))),
+            .service(
+                FeedService(
+                    networkID: "ing", serviceID: "p1", serviceName: "pub", aliases: [], endpointMode: .vip,
+                    virtualIP: Fixture.ip("10.255.0.2"),
+                    ports: [PortConfig(target: 8080, published: 30080)])),
+            .endpoint(
+                FeedEndpoint(
+                    networkID: "ing", taskID: "p1t", taskName: "pub.1.p1t", serviceID: "p1",
+                    serviceName: "pub",
+                    aliases: [], address: Fixture.ip("10.255.0.9"), mac: Fixture.mac(9), nodeID: "n2",
+                    nodeAddress: Fixture.ip("172.29.0.12"), state: .up)),
+            .task(
+                FeedTask(
+                    id: "h1", name: "hp.1.h1", serviceID: "h", serviceName: "hp", slot: 1,
+                    desiredState: .running,
+                    spec: TaskSpec(
+                        command: ["x"],
+                        hostPorts: [
+                            PortConfig(protocol: .udp, target: 53, published: 5353, publishMode: .host)
+                        ]),
+                    endpoints: [])),
+        ]
+        return Dictionary(uniqueKeysWithValues: objects.map { ($0.key, $0) })
+    }
+
+    @Test func theIngressNetworkIsOnEveryNodeWhileAPortIsPublished() {
+        #expect(DesiredNode(view: Self.view, nodeID: "n1").networks["ing"]?.ingress == true)
+        var view = Self.view
+        view["service/ing/p1"] = nil
+        #expect(DesiredNode(view: view, nodeID: "n1").networks["ing"] == nil)
+    }
+
+    @Test func publishedPortsGoToTheIngressNamespaceAndHostPortsToTheLocalTask() {
+        let egress = ["h1": Fixture.ip("172.31.0.2")]
+        let desired = DesiredMesh(view: Self.view, networks: ["ing"], egress: egress)
+        let mark = MeshNames.mark(published: PublishedPort(.tcp, 30080))
+        #expect(mark == 0x1_0000 + 30080)
+        let ops = MeshPlanner.plan(desired: desired, observed: ObservedMesh(), released: [])
+        #expect(
+            ops.map(\.description) == [
+                "load balancer 10.255.0.3/24 02:42:0a:ff:00:03 on ing",
+                "ingress 172.31.255.254 via 172.31.0.1 on ing",
+                "nft table shoal_mesh (1 vips) on ing",
+                "ipvs FWM \(mark) rr on ing",
+                "ipvs ing/FWM \(mark)/10.255.0.9 weight 1",
+                "nft table shoal_ingress (2 ports)",
+            ])
+        #expect(
+            desired.hostPorts.map { "\($0.published.proto) \($0.published.port) -> \($0.address):\($0.port)" }
+                == [
+                    "tcp 30080 -> 172.31.255.254:30080", "udp 5353 -> 172.31.0.2:53",
+                ])
+        #expect(desired.balancers["ing"]?.services[mark]?.port == 8080)
+        #expect(desired.balancers["ing"]?.vips.isEmpty == true)
+        var state = ObservedMesh()
+        for op in ops { state.record(op) }
+        #expect(MeshPlanner.plan(desired: desired, observed: state, released: []).isEmpty)
+        // The task without its egress leg yet publishes nothing; nothing published removes the table.
+        let noTask = DesiredMesh(view: Self.view, networks: ["ing"])
+        #expect(noTask.hostPorts.count == 1)
+        #expect(
+            MeshPlanner.plan(desired: DesiredMesh(), observed: state, released: []) == [.writeHostRules([])])
+    }
+}
+
+@Suite struct MeshRulesTests {
+    @Test func digestIsReadBackFromARuleComment() {
+        let json = """
+            {"nftables": [{"metainfo": {"version": "1.0.6"}}, {"table": {"family": "ip", "name": "shoal_mesh"}},
+            {"rule": {"family": "ip", "table": "shoal_mesh", "chain": "postrouting", "comment": "shoal-mesh-1f"}}]}
+            """
+        #expect(MeshRules.readDigest(json) == "shoal-mesh-1f")
+        #expect(MeshRules.readDigest("{}") == nil)
+    }
+}

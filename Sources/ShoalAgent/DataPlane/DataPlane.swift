@@ -204,8 +204,10 @@ public actor DataPlane {
             for error in await supervisor.sync(desired.tasks, ready: ready) { note(error) }
             if let mesh {
                 let networks = Set(desired.networks.keys.filter { state.networks[$0]?.bridgeIndex != nil })
+                let egress = state.tasks.compactMapValues { $0.egress?.address }
                 let pass = await mesh.reconcile(
-                    view: view, networks: networks, resync: resync, now: Date().timeIntervalSince1970)
+                    view: view, networks: networks, egress: egress, resync: resync,
+                    now: Date().timeIntervalSince1970)
                 for error in pass.errors { note(error) }
                 failed = failed || !pass.errors.isEmpty
                 meshOps = pass.ops.map(\.description)

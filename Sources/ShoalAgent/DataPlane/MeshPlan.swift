@@ -5,6 +5,10 @@ public enum MeshOp: Equatable, Sendable, CustomStringConvertible {
     /// `br0` gets the LB address's MAC (other nodes program it as a peer) and the address; the
     /// IPVS sysctls are set.
     case setUp(network: String, address: IPv4Address, prefixLength: Int, mac: MACAddress)
+    /// The ingress namespace's `gw0` on the node's gateway bridge: address and default route.
+    case attachIngress(network: String, IngressLink)
+    /// Rewrites the node namespace's `shoal_ingress` table (removes it when `ports` is empty).
+    case writeHostRules([HostPort])
     case addVIP(network: String, IPv4Address)
     case deleteAddress(network: String, IPv4Address, prefixLength: Int)
     /// Rewrites Shoal's nft table of the namespace in one `nft -f -` transaction.
@@ -20,7 +24,9 @@ public enum MeshOp: Equatable, Sendable, CustomStringConvertible {
 
     public var network: String {
         switch self {
-        case .setUp(let network, _, _, _), .addVIP(let network, _), .deleteAddress(let network, _, _),
+        case .writeHostRules: ""
+        case .setUp(let network, _, _, _), .attachIngress(let network, _), .addVIP(let network, _),
+            .deleteAddress(let network, _, _),
             .writeRules(let network, _), .addService(let network, _, _), .updateService(let network, _, _),
             .deleteService(let network, _):
             network
@@ -43,6 +49,9 @@ public enum MeshOp: Equatable, Sendable, CustomStringConvertible {
         switch self {
         case .setUp(let network, let address, let prefix, let mac):
             "load balancer \(address)/\(prefix) \(mac) on \(network)"
+        case .attachIngress(let network, let link):
+            "ingress \(link.address) via \(link.gateway) on \(network)"
+        case .writeHostRules(let ports): "nft table \(MeshNames.hostTable) (\(ports.count) ports)"
         case .addVIP(let network, let vip): "vip \(vip)/32 on \(network)"
         case .deleteAddress(let network, let address, let prefix):
             "delete address \(address)/\(prefix) on \(network)"
@@ -81,6 +90,9 @@ public enum MeshPlanner {
                     .setUp(
                         network: network, address: balancer.address, prefixLength: balancer.prefixLength,
                         mac: balancer.mac))
+            }
+            if let ingress = balancer.ingress, current.ingress != ingress.address {
+                ops.append(.attachIngress(network: network, ingress))
             }
             let vips = balancer.vips
             for vip in vips.sorted() where current.addresses[vip] != 32 {
@@ -126,6 +138,9 @@ public enum MeshPlanner {
                 removals.append(.deleteAddress(network: network, address, prefixLength: prefix))
             }
         }
+        if observed.hostRulesDigest != HostRules.digest(desired.hostPorts) {
+            ops.append(.writeHostRules(desired.hostPorts))
+        }
         return ops + removals
     }
 
@@ -148,6 +163,10 @@ public enum MeshPlanner {
 extension ObservedMesh {
     /// What the kernel holds after `op` succeeded (the applied mirror, and the fake kernel).
     public mutating func record(_ op: MeshOp) {
+        if case .writeHostRules(let ports) = op {
+            hostRulesDigest = HostRules.digest(ports)
+            return
+        }
         let network = op.network
         var balancer = balancers[network] ?? ObservedBalancer()
         switch op {
@@ -155,6 +174,8 @@ extension ObservedMesh {
             balancer.mac = mac
             balancer.addresses[address] = prefix
             balancer.sysctls = true
+        case .attachIngress(_, let link): balancer.ingress = link.address
+        case .writeHostRules: break
         case .addVIP(_, let vip): balancer.addresses[vip] = 32
         case .deleteAddress(_, let address, _): balancer.addresses[address] = nil
         case .writeRules(_, let desired): balancer.rulesDigest = MeshRules.digest(desired)

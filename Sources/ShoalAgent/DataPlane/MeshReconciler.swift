@@ -17,6 +17,7 @@ public actor MeshReconciler {
 
     let kernel: any MeshKernel
     let graceSeconds: Double
+    let egressSubnet: CIDR
     private var desired = DesiredMesh()
     private var applied: ObservedMesh?
     private var needsDump = true
@@ -28,9 +29,13 @@ public actor MeshReconciler {
     /// the convergence benchmark reads it.
     private var programmedAt: [String: Double] = [:]
 
-    public init(kernel: any MeshKernel, graceSeconds: Double = 10) {
+    public init(
+        kernel: any MeshKernel, graceSeconds: Double = 10,
+        egressSubnet: CIDR = OverlayConfig.defaultEgressSubnet
+    ) {
         self.kernel = kernel
         self.graceSeconds = graceSeconds
+        self.egressSubnet = egressSubnet
     }
 
     /// True while a destination drains: the data plane comes back soon to check on it.
@@ -38,10 +43,11 @@ public actor MeshReconciler {
 
     /// One pass over the networks whose namespace exists. Returns the ops applied and the errors;
     /// after an error the next pass dumps the kernel.
-    public func reconcile(view: [String: FeedObject], networks: Set<String>, resync: Bool, now: Double)
-        async -> (ops: [MeshOp], errors: [String])
-    {
-        desired = DesiredMesh(view: view, networks: networks)
+    public func reconcile(
+        view: [String: FeedObject], networks: Set<String>, egress: [String: IPv4Address] = [:], resync: Bool,
+        now: Double
+    ) async -> (ops: [MeshOp], errors: [String]) {
+        desired = DesiredMesh(view: view, networks: networks, egress: egress, egressSubnet: egressSubnet)
         if resync || needsDump || applied == nil {
             do {
                 applied = try await kernel.dump(networks: desired.balancers.keys.sorted())

@@ -9,6 +9,7 @@ public actor NetlinkMeshKernel: MeshKernel {
     private var routes: [String: RouteClient] = [:]
     private var ipvs: [String: IPVSClient] = [:]
     private var counts = MeshCounts()
+    private var host: RouteClient?
 
     public init(files: NamespaceFiles) { self.files = files }
 
@@ -54,6 +55,9 @@ public actor NetlinkMeshKernel: MeshKernel {
         for network in networks where files.isMounted(KernelNames.networkNamespace(network)) {
             mesh.balancers[network] = try await dumpBalancer(network)
         }
+        mesh.hostRulesDigest = MeshRules.readDigest(
+            try? runTool(HostRules.listCommand, what: "read back \(MeshNames.hostTable)"),
+            prefix: "shoal-ingress-")
         return mesh
     }
 
@@ -73,6 +77,15 @@ public actor NetlinkMeshKernel: MeshKernel {
                     balancer.addresses[v4] = Int(address.prefixLength)
                 }
             }
+        }
+        let leg = try await call("find gw0 of \(network)") { () async throws(NetlinkError) in
+            try await route.link(named: MeshNames.ingressInterface)
+        }
+        if let leg, leg.isUp {
+            let addresses = try await call("list addresses of gw0 on \(network)") {
+                () async throws(NetlinkError) in try await route.addresses(device: MeshNames.ingressInterface)
+            }
+            balancer.ingress = addresses.lazy.compactMap { IPv4Address(netlink: $0.address) }.first
         }
         let namespace = NetworkNamespace.path(path(network))
         var sysctls = true
@@ -222,6 +235,13 @@ public actor NetlinkMeshKernel: MeshKernel {
                 }
             }
             counts.netlinkRequests += 2
+        case .attachIngress(let network, let link):
+            try await attachIngress(network, link)
+            counts.netlinkRequests += 5
+        case .writeHostRules(let ports):
+            counts.nftTransactions += 1
+            try runTool(
+                ["nft", "-f", "-"], what: "write \(MeshNames.hostTable)", input: HostRules.transaction(ports))
         case .addVIP(let network, let vip):
             try await addAddress(network, vip, 32)
             counts.netlinkRequests += 1
@@ -243,6 +263,46 @@ public actor NetlinkMeshKernel: MeshKernel {
         default:
             break
         }
+    }
+
+    /// (Re)makes the ingress namespace's veth on the node's gateway bridge, as a task's `gw0`.
+    func attachIngress(_ network: String, _ link: IngressLink) async throws(DataPlaneError) {
+        let inside = try await route(network)
+        let host = try await hostRoute()
+        let port = MeshNames.ingressPort
+        for (client, name) in [(host, port), (inside, MeshNames.ingressInterface)] {
+            do {
+                try await client.deleteLink(name)
+            } catch {
+                if !error.isNotFound { throw Self.failure("delete \(name)", error) }
+            }
+        }
+        let spec = LinkSpec(
+            name: port, kind: .veth(peer: MeshNames.ingressInterface, peerNamespace: .path(path(network))),
+            master: KernelNames.egressBridge, up: true)
+        try await call("create veth \(port) for \(network)") { () async throws(NetlinkError) in
+            try await host.createLink(spec)
+        }
+        let address = Netlink.Address(
+            device: MeshNames.ingressInterface, address: IPAddress(link.address),
+            prefixLength: UInt8(link.prefixLength))
+        let route = Route(
+            destination: .v4(0, 0, 0, 0), prefixLength: 0, gateway: IPAddress(link.gateway),
+            device: MeshNames.ingressInterface)
+        try await call("configure gw0 of \(network)") { () async throws(NetlinkError) in
+            try await inside.addAddress(address)
+            try await inside.changeLink(MeshNames.ingressInterface, LinkChange(up: true))
+            try await inside.replaceRoute(route)
+        }
+    }
+
+    func hostRoute() async throws(DataPlaneError) -> RouteClient {
+        if let host { return host }
+        let client = try await call("open rtnetlink") { () async throws(NetlinkError) in
+            try await RouteClient.open()
+        }
+        host = client
+        return client
     }
 
     func addAddress(_ network: String, _ address: IPv4Address, _ prefix: Int) async throws(DataPlaneError) {
