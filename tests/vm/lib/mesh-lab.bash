@@ -12,6 +12,8 @@ source "$mesh_root/tests/netns/lib/agent-lab.bash"
 loop_pid=
 mesh_cleanup() {
     [[ -n $loop_pid ]] && kill "$loop_pid" 2>/dev/null
+    # MESH_LAB_LOGS=DIR keeps the lab's logs (the VM's /tmp is gone after the run).
+    [[ -n ${MESH_LAB_LOGS:-} ]] && mkdir -p "$MESH_LAB_LOGS" && cp "$data"/*.log "$MESH_LAB_LOGS"/ 2>/dev/null
     agent_lab_cleanup
 }
 trap mesh_cleanup EXIT
