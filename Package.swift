@@ -175,6 +175,9 @@ let package = Package(
         // The agent data plane with many remote endpoints: time against iproute2, resident memory.
         .executableTarget(
             name: "shoal-agent-bench", dependencies: ["ShoalAgent", "ShoalModel"], swiftSettings: strict),
+        // The mesh: 2,000 VIP services x 10 tasks synced from empty vs `ipvsadm -R`; one change's cost.
+        .executableTarget(
+            name: "shoal-mesh-bench", dependencies: ["ShoalAgent", "ShoalModel"], swiftSettings: strict),
         // The orchestration core at 1,000 nodes and 100,000 tasks (docs/benchmarks.md).
         .executableTarget(
             name: "shoal-core-bench", dependencies: ["ShoalCore", "ShoalModel"], swiftSettings: strict),

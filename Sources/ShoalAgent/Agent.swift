@@ -42,6 +42,8 @@ public actor Agent {
         public var tasks = TaskSupervisor.Settings()
         /// 127.0.0.11 in every task; nil: none.
         public var dns: TaskDNS.Settings? = TaskDNS.Settings()
+        /// Seconds a removed task's IPVS destination may keep its connections (at weight 0).
+        public var drainGrace: Double = 10
 
         public init(runDir: String) { self.runDir = runDir }
     }
@@ -167,10 +169,11 @@ public actor Agent {
         let health = HealthMonitor(
             namespaces: files, report: { id, health, message in await self.reportHealth(id, health, message) }
         )
+        let mesh = await makeMesh(files: files)
         let dataPlane = DataPlane(
             nodeID: nodeID, kernel: NetlinkOverlayKernel(files: files, config: config),
             supervisor: supervisor,
-            config: config, settings: options.reconcile, health: health, dns: dns)
+            config: config, settings: options.reconcile, health: health, dns: dns, mesh: mesh)
         admin = try AdminServer(
             path: options.runDir + "/agent.sock",
             routes: [
@@ -178,9 +181,24 @@ public actor Agent {
                 "/v1/programmed": { AdminServer.blocking { await dataPlane.programmedJSON() } },
                 "/v1/timeline": { AdminServer.blocking { dataPlane.timeline.json() } },
                 "/v1/dns": { AdminServer.blocking { await dns?.statusJSON() ?? Array("{}".utf8) } },
+                "/v1/mesh": { AdminServer.blocking { await mesh?.snapshotJSON() ?? Array("{}".utf8) } },
+                "/v1/mesh/programmed": {
+                    AdminServer.blocking { await mesh?.programmedJSON() ?? Array("{}".utf8) }
+                },
             ])
         self.dataPlane = dataPlane
         return dataPlane
+    }
+
+    /// The mesh needs IPVS: without it (this host's kernel, say) VIPs and published ports are off,
+    /// and the log says so once.
+    func makeMesh(files: NamespaceFiles) async -> MeshReconciler? {
+        guard let options = configuration.dataPlane else { return nil }
+        guard await NetlinkMeshKernel.available() else {
+            logger.warning("this kernel has no IPVS: service VIPs and published ports are off")
+            return nil
+        }
+        return MeshReconciler(kernel: NetlinkMeshKernel(files: files), graceSeconds: options.drainGrace)
     }
 
     /// Task states go to the manager in the background, retried while it is away, so the data

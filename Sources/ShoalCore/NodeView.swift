@@ -100,7 +100,8 @@ public enum NodeView {
                 networkID: networkID, serviceID: service.id, serviceName: service.spec.name, aliases: aliases,
                 endpointMode: service.spec.effectiveEndpointMode,
                 virtualIP: service.virtualIPs.first { $0.networkID == networkID }?.address,
-                ports: service.ports.filter { $0.publishMode == .ingress }, exposed: service.spec.expose))
+                ports: service.ports.filter { $0.publishMode == .ingress }, exposed: service.spec.expose,
+                scheduler: service.spec.scheduler))
     }
 
     /// An endpoint is in views while its task runs on a ready node: up, unhealthy while its health

@@ -204,6 +204,11 @@ public enum Operations {
             }
         }
         try checkExposed(spec.expose ?? [])
+        if spec.scheduler != nil && spec.effectiveEndpointMode == .dnsrr {
+            throw .invalid(
+                field: "scheduler",
+                reason: "endpoint mode dnsrr has no VIP to schedule: use endpoint mode vip")
+        }
         if let policy = spec.updatePolicy {
             if policy.parallelism < 0 {
                 throw .invalid(field: "updatePolicy.parallelism", reason: "must be 0 or more")

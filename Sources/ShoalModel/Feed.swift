@@ -128,11 +128,13 @@ public struct FeedService: Codable, Equatable, Sendable {
     public var ports: [PortConfig]
     /// Named ports the service exposes on its networks without publishing them (SRV records).
     public var exposed: [ExposedPort]?
+    /// The IPVS scheduler; nil (and absent in older feeds) is round robin.
+    public var scheduler: LoadBalancingScheduler?
 
     public init(
         networkID: String, serviceID: String, serviceName: String, aliases: [String],
         endpointMode: EndpointMode,
-        virtualIP: IPv4Address?, ports: [PortConfig], exposed: [ExposedPort]? = nil
+        virtualIP: IPv4Address?, ports: [PortConfig], exposed: [ExposedPort]? = nil, scheduler: LoadBalancingScheduler? = nil
     ) {
         self.networkID = networkID
         self.serviceID = serviceID
@@ -142,6 +144,7 @@ public struct FeedService: Codable, Equatable, Sendable {
         self.virtualIP = virtualIP
         self.ports = ports
         self.exposed = exposed
+        self.scheduler = scheduler
     }
 }
 

@@ -9,6 +9,22 @@ public enum EndpointMode: String, Codable, Sendable, CaseIterable {
     case dnsrr
 }
 
+/// IPVS schedulers a service may choose (the kernel's `ip_vs_<name>` modules); Swarm has rr only.
+public enum LoadBalancingScheduler: String, Codable, Sendable, CaseIterable {
+    /// Round robin (the default).
+    case rr
+    /// Weighted round robin.
+    case wrr
+    /// Least connections.
+    case lc
+    /// Weighted least connections.
+    case wlc
+    /// Source hashing: one client address sticks to one task.
+    case sh
+    /// Maglev hashing: consistent source hashing.
+    case mh
+}
+
 public enum PortProtocol: String, Codable, Sendable, CaseIterable {
     case tcp, udp
 }
@@ -163,13 +179,15 @@ public struct ServiceSpec: Codable, Equatable, Sendable {
     public var placement: Placement?
     /// Named ports reachable only inside the service's networks (DNS SRV records).
     public var expose: [ExposedPort]?
+    /// The IPVS scheduler of the service's VIP and published ports; nil is round robin.
+    public var scheduler: LoadBalancingScheduler?
 
     public init(
         name: String, mode: ServiceModeKind? = nil, replicas: Int? = nil, command: [String],
         env: [String]? = nil,
         networks: [NetworkAttachment]? = nil, endpointMode: EndpointMode? = nil, ports: [PortConfig]? = nil,
         healthCheck: HealthCheck? = nil, updatePolicy: UpdatePolicy? = nil, image: String? = nil,
-        labels: [String: String]? = nil, placement: Placement? = nil, expose: [ExposedPort]? = nil
+        labels: [String: String]? = nil, placement: Placement? = nil, expose: [ExposedPort]? = nil, scheduler: LoadBalancingScheduler? = nil
     ) {
         self.name = name
         self.mode = mode
@@ -185,6 +203,7 @@ public struct ServiceSpec: Codable, Equatable, Sendable {
         self.labels = labels
         self.placement = placement
         self.expose = expose
+        self.scheduler = scheduler
     }
 
     public var effectiveMode: ServiceModeKind { mode ?? .replicated }

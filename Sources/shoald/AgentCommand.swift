@@ -52,6 +52,9 @@ struct AgentCommand: AsyncParsableCommand {
     @Option(help: "Seconds before a replacement task starts in the slot of one that ended.")
     var restartDelay: Double = 2
 
+    @Option(help: "Seconds a removed task's IPVS destination keeps its open connections (weight 0).")
+    var drainGrace: Double = 10
+
     @Option(help: "Seconds without a feed line before reconnecting.")
     var feedWatchdog: Double = 30
 
@@ -93,6 +96,7 @@ struct AgentCommand: AsyncParsableCommand {
             options.tasks.stopGrace = stopGrace
             options.tasks.restartDelay = restartDelay
             options.dns = dns ? dnsSettings() : nil
+            options.drainGrace = drainGrace
             configuration.dataPlane = options
         }
         let agent = Agent(configuration: configuration)

@@ -178,6 +178,12 @@ import Testing
                     "ports[0].publishMode"
                 ),
                 ("/v1/services", #"{"name":"web","command":["x"],"env":["NOEQUALS"]}"#, "env[0]"),
+                ("/v1/services", #"{"name":"web","command":["x"],"scheduler":"fastest"}"#, "scheduler"),
+                (
+                    "/v1/services",
+                    #"{"name":"web","command":["x"],"endpointMode":"dnsrr","scheduler":"lc"}"#,
+                    "scheduler"
+                ),
                 ("/v1/services", #"{"name":"-web","command":["x"]}"#, "name"),
                 ("/v1/networks", #"{"name":"n","subnet":"10.0.0.0/99"}"#, "subnet"),
                 ("/v1/networks", #"{"name":"n","subnet":"10.7.0.0/24","gateway":"10.8.0.1"}"#, "gateway"),

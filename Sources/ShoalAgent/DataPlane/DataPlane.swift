@@ -39,6 +39,8 @@ public actor DataPlane {
     let settings: Settings
     /// 127.0.0.11 in every running task (nil: no DNS, as in unit tests).
     let dns: TaskDNS?
+    /// Service VIPs on IPVS (nil when the kernel has no IPVS).
+    let mesh: MeshReconciler?
     private var view: [String: FeedObject]?
     private var revision: UInt64?
     private var desired = DesiredNode()
@@ -59,7 +61,7 @@ public actor DataPlane {
 
     public init(
         nodeID: String, kernel: any OverlayKernel, supervisor: TaskSupervisor, config: OverlayConfig,
-        settings: Settings = Settings(), health: HealthMonitor? = nil, dns: TaskDNS? = nil
+        settings: Settings = Settings(), health: HealthMonitor? = nil, dns: TaskDNS? = nil, mesh: MeshReconciler? = nil
     ) {
         self.nodeID = nodeID
         self.kernel = kernel
@@ -68,6 +70,7 @@ public actor DataPlane {
         self.config = config
         self.settings = settings
         self.dns = dns
+        self.mesh = mesh
     }
 
     /// A new view from the feed (after a COMPLETE or an INCREMENTAL that applied).
@@ -94,7 +97,9 @@ public actor DataPlane {
             group.addTask {
                 while !Task.isCancelled {
                     try? await Task.sleep(for: .seconds(settings.tickSeconds))
-                    if await self.supervisor.tick() { await self.kick() }
+                    let ended = await self.supervisor.tick()
+                    let draining = await self.mesh?.draining ?? false
+                    if ended || draining { await self.kick() }
                     await self.health?.tick(live: await self.supervisor.live)
                 }
             }
@@ -166,7 +171,8 @@ public actor DataPlane {
         let live = await supervisor.live.union(extraLive)
         desired = DesiredNode(view: view, nodeID: nodeID, liveTasks: live)
         var failed = false
-        if needsDump || applied == nil {
+        let resync = needsDump || applied == nil
+        if resync {
             do {
                 applied = try await kernel.dump()
                 needsDump = false
@@ -176,6 +182,7 @@ public actor DataPlane {
             }
         }
         var ops: [OverlayOp] = []
+        var meshOps: [String] = []
         if var state = applied {
             let tasks = desired.tasksNeedingNetwork(liveTasks: live)
             ops = OverlayPlanner.plan(
@@ -219,8 +226,18 @@ public actor DataPlane {
             if dns != nil { for id in ready.intersection(running) { timeline.mark("task/\(id)", "dns") } }
             for error in await supervisor.sync(desired.tasks, ready: ready) { note(error) }
             for id in await supervisor.live { timeline.mark("task/\(id)", "spawned") }
+            if let mesh {
+                let networks = Set(desired.networks.keys.filter { state.networks[$0]?.bridgeIndex != nil })
+                let egress = state.tasks.compactMapValues { $0.egress?.address }
+                let pass = await mesh.reconcile(
+                    view: view, networks: networks, egress: egress, resync: resync,
+                    now: Date().timeIntervalSince1970)
+                for error in pass.errors { note(error) }
+                failed = failed || !pass.errors.isEmpty
+                meshOps = pass.ops.map(\.description)
+            }
         }
-        if !ops.isEmpty { lastOps = ops.map(\.description) }
+        if !ops.isEmpty || !meshOps.isEmpty { lastOps = ops.map(\.description) + meshOps }
         lastSync = Date().timeIntervalSince(started) * 1000
         guard failed else {
             failures = 0

@@ -24,6 +24,8 @@ public struct DesiredNetwork: Equatable, Codable, Sendable {
     public var subnet: CIDR
     /// Sorted by address.
     public var peers: [Peer]
+    /// The routing mesh's network: on every node while a service publishes a port (docs/mesh.md).
+    public var ingress = false
 }
 
 /// One of a task's network attachments: the task side is `eth<index>`.
@@ -105,15 +107,19 @@ public struct DesiredNode: Equatable, Codable, Sendable {
                 env: task.spec.env, run: run, attachments: attachments, egress: egress,
                 visibleNames: names.sorted())
         }
-        let needed = Set(
+        var needed = Set(
             tasks.values.filter { $0.run || liveTasks.contains($0.id) }.flatMap {
                 $0.attachments.map(\.networkID)
             })
+        // Published ports answer on every node, with or without a task of the service.
+        for service in services where networks[service.networkID]?.ingress == true && !service.ports.isEmpty {
+            needed.insert(service.networkID)
+        }
         for id in needed {
             guard let network = networks[id] else { continue }
             self.networks[id] = DesiredNetwork(
                 id: id, name: network.name, vni: network.vni, mtu: network.mtu, subnet: network.subnet,
-                peers: [])
+                peers: [], ingress: network.ingress)
         }
         let remote =
             endpoints.filter { $0.nodeID != nodeID }.map {

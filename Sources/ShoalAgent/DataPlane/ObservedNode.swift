@@ -95,13 +95,18 @@ public enum KernelNames {
     /// The host end of a task's veth in a network namespace: IFNAMSIZ allows 15 characters, so a
     /// stable hash of the task id (FNV-1a, 48 bits) stands in for it.
     public static func hostPort(task: String) -> String {
+        let hex = String(fnv1a(task) & 0xffff_ffff_ffff, radix: 16)
+        return "vt" + String(repeating: "0", count: 12 - hex.count) + hex
+    }
+
+    /// FNV-1a, 64 bits: a stable hash for names and digests.
+    static func fnv1a(_ text: String) -> UInt64 {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in task.utf8 {
+        for byte in text.utf8 {
             hash ^= UInt64(byte)
             hash = hash &* 0x100_0000_01b3
         }
-        let hex = String(hash & 0xffff_ffff_ffff, radix: 16)
-        return "vt" + String(repeating: "0", count: 12 - hex.count) + hex
+        return hash
     }
 
     /// Namespace file names under the agent's run directory.

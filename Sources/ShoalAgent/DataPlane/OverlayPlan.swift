@@ -102,9 +102,13 @@ public enum OverlayPlanner {
             }
         }
         let wantedTasks = Set(tasks.map(\.id))
-        if tasks.contains(where: \.egress) && !observed.egressReady { ops.append(.ensureEgress) }
+        // The ingress namespace's leg is on the gateway bridge too (docs/mesh.md).
+        let needsBridge =
+            tasks.contains(where: \.egress) || desired.networks.values.contains(where: \.ingress)
+        if needsBridge && !observed.egressReady { ops.append(.ensureEgress) }
         var egressInUse = Set(observed.tasks.values.compactMap { $0.egress?.address })
         egressInUse.insert(config.egressGateway)
+        egressInUse.insert(MeshNames.ingressAddress(config.egressSubnet))
         for task in tasks.sorted(by: { $0.id < $1.id }) {
             let current = observed.tasks[task.id]
             if current == nil { ops.append(.createTaskNamespace(task.id)) }

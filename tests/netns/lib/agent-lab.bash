@@ -4,7 +4,8 @@
 # shellcheck shell=bash
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)"
-bin=$(cd "$root" && swift build --show-bin-path)
+# SHOAL_BIN: the built binaries (the vm tier passes it: SwiftPM is slow to start under emulation).
+bin=${SHOAL_BIN:-$(cd "$root" && swift build --show-bin-path)}
 shoald="$bin/shoald"
 data=$(mktemp -d /tmp/shoal-agent-test.XXXXXX)
 socket="$data/manager/run/shoald.sock"

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Service VIPs on IPVS in a 3-node lab (real manager, real agents) inside the kernel VM:
+#   scripts/kernel-vm tests/vm/mesh-vip.sh
+# - web (3 replicas on node1 and node2) is reached through its VIP from a task on node3, and
+#   every replica answers (each with its task name);
+# - `ipvsadm -Ln` in each node's network namespace shows exactly the FWM services, destinations
+#   and weights expected; a dnsrr service has no IPVS entry;
+# - a service with no task keeps its VIP and refuses a connection at once (no hang);
+# - scale 3 -> 5 -> 1 and a rolling update under a bounded request loop: zero failed requests;
+#   the scale down shows the leaving destination at weight 0 (drain), then gone.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+if [[ ${1:-} != inside-lab ]]; then
+    [[ $(id -u) -eq 0 ]] || { echo "error: needs root" >&2; exit 1; }
+    [[ -e /proc/net/ip_vs ]] || modprobe ip_vs 2>/dev/null || true
+    [[ -e /proc/net/ip_vs ]] || { echo "FAIL: this kernel has no IPVS (run it as: scripts/kernel-vm $0)" >&2; exit 1; }
+    exec "$root/scripts/netns-lab" run --nodes 3 -- "$0" inside-lab
+fi
+# shellcheck source=lib/mesh-lab.bash
+source "$here/lib/mesh-lab.bash"
+
+start_manager
+for i in 1 2 3; do start_agent "$i" --drain-grace 30; done
+wait_for "three ready nodes" 100 counts 3 ready_nodes
+
+call POST /networks -d '{"name":"blue"}' >/dev/null
+net_id=$(call GET /networks/blue | jq -r .id)
+web_spec() { # replicas [version env]
+    jq -nc --arg py "$data/echo.py" --argjson n "$1" --arg v "${2:-1}" \
+        '{name: "web", replicas: $n, command: ["/usr/bin/python3", $py], env: ["V=\($v)"],
+          networks: [{target: "blue"}], placement: {constraints: ["node.hostname!=node3"]},
+          updatePolicy: {parallelism: 1, order: "start-first"}}'
+}
+call POST /services -d "$(web_spec 3)" >/dev/null
+call POST /services -d '{"name":"client","command":["sleep","100000"],"networks":[{"target":"blue"}],
+    "placement":{"constraints":["node.hostname==node3"]}}' >/dev/null
+call POST /services -d '{"name":"empty","replicas":0,"command":["true"],"networks":[{"target":"blue"}]}' >/dev/null
+call POST /services -d '{"name":"rr","endpointMode":"dnsrr","command":["sleep","100000"],"networks":[{"target":"blue"}],
+    "placement":{"constraints":["node.hostname==node3"]}}' >/dev/null
+wait_for "5 running tasks" 100 counts 5 running_tasks
+
+web_vip=$(vip_of web "$net_id")
+empty_vip=$(vip_of empty "$net_id")
+[[ -n $web_vip && -n $empty_vip ]] || fail "no VIPs: web=$web_vip empty=$empty_vip"
+[[ $(call GET /services/rr | jq '.virtualIPs | length') == 0 ]] || fail "the dnsrr service has a VIP"
+client_ns=$(task_netns "$(running_task_ids client)")
+
+# Every replica answers through the VIP, from the node without a replica.
+wait_for "the VIP to answer" 100 nsenter --net="$client_ns" curl -sS --max-time 1 "http://$web_vip:8080/"
+names=$(for _ in $(seq 15); do nsenter --net="$client_ns" curl -sS --max-time 2 "http://$web_vip:8080/"; echo; done | sort -u)
+expected=$(call GET /tasks | jq -r '.[] | select(.serviceName == "web" and .state == "running") | .name' | sort)
+[[ $names == "$expected" ]] || fail "replicas reached through $web_vip: [$names], expected [$expected]"
+echo "VIP $web_vip from node3 reached all 3 replicas: ok"
+
+# ipvsadm in every node's namespace: exactly web (3 destinations, weight 1) and empty (none).
+expect_ipvs "$net_id" web 1 1 1
+echo "ipvsadm -Ln on every node: exactly the expected services, destinations and weights: ok"
+
+# No task: the VIP stays and refuses at once (ICMP port unreachable from IPVS: connection refused).
+started=$(date +%s%N)
+if out=$(nsenter --net="$client_ns" curl -sS --max-time 5 "http://$empty_vip:8080/" 2>&1); then
+    fail "a service without tasks answered: $out"
+fi
+elapsed=$((($(date +%s%N) - started) / 1000000))
+grep -q "Connection refused" <<<"$out" || fail "a service without tasks did not refuse: $out"
+((elapsed < 1500)) || fail "refusing took $elapsed ms"
+echo "service without tasks: VIP $empty_vip refused in $elapsed ms: ok"
+
+# Under a bounded request loop: scale 3 -> 5 -> 1, a rolling update, with zero failed requests.
+start_request_loop "$client_ns" "$web_vip"
+set_web() { call POST "/services/web/update?version=$(call GET /services/web | jq .version)" -d "$1" >/dev/null; }
+set_web "$(web_spec 5)"
+wait_for "5 web replicas in IPVS" 150 ipvs_weights_are "$net_id" web "1 1 1 1 1"
+set_web "$(web_spec 1)"
+# The leaving replicas drain at weight 0 before they go (the manager's drain period, 2 s).
+wait_for "a destination at weight 0" 100 ipvs_has_weight "$net_id" web 0
+wait_for "1 web replica in IPVS" 150 ipvs_weights_are "$net_id" web "1"
+echo "scale 3 -> 5 -> 1: drained at weight 0, then removed: ok"
+set_web "$(web_spec 2 2)"
+wait_for "the rolling update" 300 bash -c "[[ \$(curl -sS --unix-socket '$socket' http://localhost/v1/tasks |
+    jq '[.[] | select(.serviceName==\"web\" and .state==\"running\" and .desiredState==\"running\" and .spec.env==[\"V=2\"])] | length') == 2 ]]"
+wait_for "2 web replicas in IPVS" 150 ipvs_weights_are "$net_id" web "1 1"
+read -r ok failed < <(stop_request_loop)
+((ok >= 20)) || fail "only $ok requests ran during the changes"
+((failed == 0)) || fail "$failed of $((ok + failed)) requests failed during scale and rolling update"
+expect_ipvs "$net_id" web 1 1
+echo "ok: VIP mode on IPVS: every replica, exact ipvsadm, refusal without tasks, $ok requests with 0 failures through scale 3->5->1 and a rolling update"
