@@ -134,7 +134,8 @@ public struct FeedService: Codable, Equatable, Sendable {
     public init(
         networkID: String, serviceID: String, serviceName: String, aliases: [String],
         endpointMode: EndpointMode,
-        virtualIP: IPv4Address?, ports: [PortConfig], exposed: [ExposedPort]? = nil, scheduler: LoadBalancingScheduler? = nil
+        virtualIP: IPv4Address?, ports: [PortConfig], exposed: [ExposedPort]? = nil,
+        scheduler: LoadBalancingScheduler? = nil
     ) {
         self.networkID = networkID
         self.serviceID = serviceID

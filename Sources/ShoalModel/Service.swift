@@ -187,7 +187,8 @@ public struct ServiceSpec: Codable, Equatable, Sendable {
         env: [String]? = nil,
         networks: [NetworkAttachment]? = nil, endpointMode: EndpointMode? = nil, ports: [PortConfig]? = nil,
         healthCheck: HealthCheck? = nil, updatePolicy: UpdatePolicy? = nil, image: String? = nil,
-        labels: [String: String]? = nil, placement: Placement? = nil, expose: [ExposedPort]? = nil, scheduler: LoadBalancingScheduler? = nil
+        labels: [String: String]? = nil, placement: Placement? = nil, expose: [ExposedPort]? = nil,
+        scheduler: LoadBalancingScheduler? = nil
     ) {
         self.name = name
         self.mode = mode

@@ -61,7 +61,8 @@ public actor DataPlane {
 
     public init(
         nodeID: String, kernel: any OverlayKernel, supervisor: TaskSupervisor, config: OverlayConfig,
-        settings: Settings = Settings(), health: HealthMonitor? = nil, dns: TaskDNS? = nil, mesh: MeshReconciler? = nil
+        settings: Settings = Settings(), health: HealthMonitor? = nil, dns: TaskDNS? = nil,
+        mesh: MeshReconciler? = nil
     ) {
         self.nodeID = nodeID
         self.kernel = kernel
