@@ -19,6 +19,8 @@ struct ServiceCreate: AsyncParsableCommand {
         name: [.customShort("p"), .long],
         help: "Publish a port: [mode=host,]PUBLISHED:TARGET[/udp], or target=80,published=8080 (repeatable)")
     var publish: [String] = []
+    @Option(help: "Expose a named port inside the service's networks (DNS SRV): NAME:PORT[/udp] (repeatable)")
+    var expose: [String] = []
     @Option(name: [.customShort("e"), .long], help: "An environment variable NAME=value (repeatable)")
     var env: [String] = []
     @Option(help: "vip or dnsrr") var endpointMode: EndpointMode?
@@ -60,7 +62,8 @@ struct ServiceCreate: AsyncParsableCommand {
             ports: ports.isEmpty ? nil : ports,
             healthCheck: try health.apply(to: nil),
             updatePolicy: policy, image: image, labels: labels.isEmpty ? nil : labels,
-            placement: constraints.isEmpty ? nil : Placement(constraints: constraints))
+            placement: constraints.isEmpty ? nil : Placement(constraints: constraints),
+            expose: expose.isEmpty ? nil : try ServiceFlags.exposed(expose))
     }
 
     func run() async throws {
