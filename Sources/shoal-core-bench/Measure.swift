@@ -16,10 +16,15 @@ func cpuSeconds() -> Double {
     return value(usage.ru_utime) + value(usage.ru_stime)
 }
 
+/// Resident memory now in MiB (VmRSS).
+func residentMiB() -> Double { statusMiB("VmRSS:") }
+
 /// Peak resident memory in MiB (VmHWM), read from /proc.
-func peakResidentMiB() -> Double {
+func peakResidentMiB() -> Double { statusMiB("VmHWM:") }
+
+func statusMiB(_ field: String) -> Double {
     guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-        let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+        let line = text.split(separator: "\n").first(where: { $0.hasPrefix(field) }),
         let kib = Double(line.split(whereSeparator: { $0 == " " || $0 == "\t" }).dropFirst().first ?? "")
     else { return 0 }
     return kib / 1024
