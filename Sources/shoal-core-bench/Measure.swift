@@ -55,3 +55,18 @@ final class HeartbeatCounter: Sendable {
     var count: Int { state.withLock { $0.count } }
     var p99: Double { percentile(state.withLock { $0 }, 0.99) }
 }
+
+/// glibc's malloc_stats (per-arena system and in-use bytes, on stderr) and malloc_trim, found at run
+/// time: they tell memory the program still holds from memory malloc keeps after it was freed.
+enum GlibcMalloc {
+    static func printStats() {
+        guard let symbol = dlsym(nil, "malloc_stats") else { return }
+        unsafeBitCast(symbol, to: (@convention(c) () -> Void).self)()
+    }
+
+    /// Gives freed heap memory back to the system.
+    static func trim() {
+        guard let symbol = dlsym(nil, "malloc_trim") else { return }
+        _ = unsafeBitCast(symbol, to: (@convention(c) (Int) -> Int32).self)(0)
+    }
+}

@@ -6,8 +6,9 @@
 //   shoal-core-bench [--nodes 1000] [--networks 100] [--tasks 100000] [--replicas 10]
 //                    [--clients 256] [--deadline 120] [--samples 20] [--idle 10] [--monitor 0]
 //
-// --monitor S prints every S seconds where the memory is: RSS, what the feeds hold (tables, logs)
-// and the bytes of feed lines the simulated agents hold.
+// --monitor S prints every S seconds where the memory is: RSS, what the feeds hold (tables, logs),
+// the bytes of feed lines the simulated agents hold, and malloc_stats on stderr (heap in use versus
+// held); at the end RSS before and after malloc_trim.
 import Foundation
 import ShoalCore
 import ShoalModel
@@ -36,6 +37,9 @@ let monitor = Task {
     while !Task.isCancelled {
         try? await Task.sleep(for: .seconds(monitorSeconds))
         let held = ledger.heldBytes
+        // malloc's own figures go to stderr, after a line that says when.
+        FileHandle.standardError.write(Data("[\(format(now() - started, 0)) s]\n".utf8))
+        GlibcMalloc.printStats()
         let state = await store.current().state
         print(
             "[\(format(now() - started, 0)) s] RSS \(format(residentMiB(), 0)) MiB; agents hold \(held.now / 1024) KiB"
@@ -203,6 +207,18 @@ print(
         + " | \(latencies.isEmpty ? "-" : format(percentile(latencies, 0.99) * 1000, 1) + " ms")"
         + " | \(format(peakResidentMiB(), 0)) MiB | \(format(idleCPU, 3)) CPU-s/s (\(beats) heartbeats)"
         + " | \(format(heartbeatCount.p99 * 1000, 1)) ms |")
+if monitorSeconds > 0 {
+    // Live heap versus memory malloc keeps after frees: stats on stderr, then RSS before and after a trim.
+    let before = residentMiB()
+    GlibcMalloc.printStats()
+    GlibcMalloc.trim()
+    print(
+        "state maps copy at every write after a commit: tasks \(MemoryLayout<ClusterTask>.stride) B a slot,"
+            + " nodes \(MemoryLayout<Node>.stride) B, services \(MemoryLayout<Service>.stride) B")
+    print(
+        "RSS \(format(before, 0)) MiB; after malloc_trim \(format(residentMiB(), 0)) MiB; \(manager.feedStatistics)"
+    )
+}
 print("feed: \(totals.messages) messages, \(totals.bytes / 1_000_000) MB, \(totals.completes) COMPLETE")
 heartbeats.cancel()
 monitor.cancel()
