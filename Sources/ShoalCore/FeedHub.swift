@@ -9,7 +9,7 @@ import Synchronization
 /// costs nothing while it is slow; one that fell behind the bounded logs gets a COMPLETE. Message
 /// bytes are assembled outside the lock from objects encoded once per change.
 final class FeedHub: Sendable {
-    private struct Subscriber {
+    struct Subscriber {
         let token: Int
         /// The revision and the networks of the view sent so far.
         var sent: UInt64
@@ -26,7 +26,7 @@ final class FeedHub: Sendable {
         var hasWork: Bool { first != nil || needsComplete || dirty || keepaliveDue || finishing }
     }
 
-    private struct Hub {
+    struct Hub {
         var tables = FeedTables()
         var started = false
         var identity = ""
@@ -43,6 +43,9 @@ final class FeedHub: Sendable {
     }
 
     private let hub = Mutex(Hub())
+
+    /// Reads the hub under its lock (statistics).
+    func withHub<T: Sendable>(_ body: (Hub) -> T) -> T { hub.withLock { body($0) } }
 
     func setIdentity(_ identity: String) { hub.withLock { $0.identity = identity } }
 

@@ -262,6 +262,10 @@ struct ChangeLog {
         }
     }
 
+    /// Entries held, and the bytes of their keys' text.
+    var count: Int { revisions.count - start }
+    var keyBytes: Int { keys[start...].reduce(0) { $0 + $1.utf8.count } }
+
     /// The keys logged after `revision`; nil when entries after it were already dropped.
     func keys(after revision: UInt64) -> [String]? {
         guard revision >= droppedThrough else { return nil }

@@ -12,6 +12,17 @@ final class FeedLedger: Sendable {
     }
 
     private let state = Mutex<(watch: Watch?, messages: Int, bytes: Int, completes: Int)>((nil, 0, 0, 0))
+    /// Bytes of lines agents hold right now (received, not yet processed), and the most held at once.
+    private let held = Mutex<(now: Int, peak: Int)>((0, 0))
+
+    func hold(_ bytes: Int) {
+        held.withLock {
+            $0.now += bytes
+            $0.peak = max($0.peak, $0.now)
+        }
+    }
+
+    var heldBytes: (now: Int, peak: Int) { held.withLock { $0 } }
 
     /// Starts waiting for `key` to turn draining (or go away) on every feed in `nodes`.
     func watch(key: String, nodes: Set<String>) {
@@ -126,6 +137,8 @@ struct SimulatedAgent {
         let subscription = try await manager.feed(nodeID: nodeID, since: nil)
         var reported: [String: TaskState] = [:]
         for await line in subscription.lines {
+            ledger.hold(line.count)
+            defer { ledger.hold(-line.count) }
             ledger.record(node: nodeID, line: line, at: now())
             for (id, desired) in FeedScan.tasks(in: line) {
                 let next: TaskState = desired == "shutdown" ? .shutdown : .running

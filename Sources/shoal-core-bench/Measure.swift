@@ -16,10 +16,15 @@ func cpuSeconds() -> Double {
     return value(usage.ru_utime) + value(usage.ru_stime)
 }
 
+/// Resident memory now in MiB (VmRSS).
+func residentMiB() -> Double { statusMiB("VmRSS:") }
+
 /// Peak resident memory in MiB (VmHWM), read from /proc.
-func peakResidentMiB() -> Double {
+func peakResidentMiB() -> Double { statusMiB("VmHWM:") }
+
+func statusMiB(_ field: String) -> Double {
     guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-        let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+        let line = text.split(separator: "\n").first(where: { $0.hasPrefix(field) }),
         let kib = Double(line.split(whereSeparator: { $0 == " " || $0 == "\t" }).dropFirst().first ?? "")
     else { return 0 }
     return kib / 1024
@@ -49,4 +54,19 @@ final class HeartbeatCounter: Sendable {
     func add(_ seconds: Double) { state.withLock { $0.append(seconds) } }
     var count: Int { state.withLock { $0.count } }
     var p99: Double { percentile(state.withLock { $0 }, 0.99) }
+}
+
+/// glibc's malloc_stats (per-arena system and in-use bytes, on stderr) and malloc_trim, found at run
+/// time: they tell memory the program still holds from memory malloc keeps after it was freed.
+enum GlibcMalloc {
+    static func printStats() {
+        guard let symbol = dlsym(nil, "malloc_stats") else { return }
+        unsafeBitCast(symbol, to: (@convention(c) () -> Void).self)()
+    }
+
+    /// Gives freed heap memory back to the system.
+    static func trim() {
+        guard let symbol = dlsym(nil, "malloc_trim") else { return }
+        _ = unsafeBitCast(symbol, to: (@convention(c) (Int) -> Int32).self)(0)
+    }
 }

@@ -4,7 +4,11 @@
 // the Manager as the API handlers do, and every feed message is encoded as the API would send it.
 //
 //   shoal-core-bench [--nodes 1000] [--networks 100] [--tasks 100000] [--replicas 10]
-//                    [--clients 256] [--deadline 120] [--samples 20] [--idle 10]
+//                    [--clients 256] [--deadline 120] [--samples 20] [--idle 10] [--monitor 0]
+//
+// --monitor S prints every S seconds where the memory is: RSS, what the feeds hold (tables, logs),
+// the bytes of feed lines the simulated agents hold, and malloc_stats on stderr (heap in use versus
+// held); at the end RSS before and after malloc_trim.
 import Foundation
 import ShoalCore
 import ShoalModel
@@ -17,6 +21,7 @@ let deadline = Double(option("--deadline", 120))
 let samples = option("--samples", 20)
 let idleSeconds = Double(option("--idle", 10))
 let clients = option("--clients", 256)
+let monitorSeconds = option("--monitor", 0)
 let services = max(1, taskCount / replicas)
 
 let directory = NSTemporaryDirectory() + "shoal-core-bench-\(getpid())"
@@ -27,6 +32,20 @@ try await manager.start()
 let loop = Task { await manager.run() }
 let ledger = FeedLedger()
 let started = now()
+let monitor = Task {
+    guard monitorSeconds > 0 else { return }
+    while !Task.isCancelled {
+        try? await Task.sleep(for: .seconds(monitorSeconds))
+        let held = ledger.heldBytes
+        // malloc's own figures go to stderr, after a line that says when.
+        FileHandle.standardError.write(Data("[\(format(now() - started, 0)) s]\n".utf8))
+        GlibcMalloc.printStats()
+        let state = await store.current().state
+        print(
+            "[\(format(now() - started, 0)) s] RSS \(format(residentMiB(), 0)) MiB; agents hold \(held.now / 1024) KiB"
+                + " (peak \(held.peak / 1024) KiB); \(state.tasks.count) tasks; \(manager.feedStatistics)")
+    }
+}
 print(
     "shoal-core-bench: \(nodes) nodes, \(networks) networks, \(services) services x \(replicas) replicas"
         + " = \(services * replicas) tasks (in-process agents, store in \(directory))")
@@ -188,8 +207,21 @@ print(
         + " | \(latencies.isEmpty ? "-" : format(percentile(latencies, 0.99) * 1000, 1) + " ms")"
         + " | \(format(peakResidentMiB(), 0)) MiB | \(format(idleCPU, 3)) CPU-s/s (\(beats) heartbeats)"
         + " | \(format(heartbeatCount.p99 * 1000, 1)) ms |")
+if monitorSeconds > 0 {
+    // Live heap versus memory malloc keeps after frees: stats on stderr, then RSS before and after a trim.
+    let before = residentMiB()
+    GlibcMalloc.printStats()
+    GlibcMalloc.trim()
+    print(
+        "state maps copy at every write after a commit: tasks \(MemoryLayout<ClusterTask>.stride) B a slot,"
+            + " nodes \(MemoryLayout<Node>.stride) B, services \(MemoryLayout<Service>.stride) B")
+    print(
+        "RSS \(format(before, 0)) MiB; after malloc_trim \(format(residentMiB(), 0)) MiB; \(manager.feedStatistics)"
+    )
+}
 print("feed: \(totals.messages) messages, \(totals.bytes / 1_000_000) MB, \(totals.completes) COMPLETE")
 heartbeats.cancel()
+monitor.cancel()
 agents.cancel()
 loop.cancel()
 // exit skips the defer above.
