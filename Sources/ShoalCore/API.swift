@@ -94,7 +94,9 @@ public enum ManagerAPI {
         manager: Manager, mode: ListenerMode = .insecure, security: ClusterSecurity? = nil
     ) -> Router<ShoalRequestContext> {
         let router = Router(context: ShoalRequestContext.self)
+        var methodsByPath: [String: [HTTPRequest.Method]] = [:]
         for route in routes where (route.access == .join) == (mode == .join) {
+            methodsByPath[route.path, default: []].append(route.method)
             let handler = route.handler
             let access = route.access
             router.on(RouterPath(route.path), method: route.method) { request, context in
@@ -111,6 +113,7 @@ public enum ManagerAPI {
                 }
             }
         }
+        MethodRoutes.add(to: router, methodsByPath: methodsByPath, mode: mode)
         return router
     }
 
@@ -189,13 +192,13 @@ public enum ManagerAPI {
         } catch let error as StoreError {
             throw error
         } catch let error as DecodingError {
-            throw decodingFailure(error)
+            throw decodingFailure(error, body: data)
         } catch {
-            throw StoreError.invalid(field: nil, reason: "the body is not JSON: \(error)")
+            throw StoreError.invalid(field: nil, reason: "the body is not valid JSON")
         }
     }
 
-    static func decodingFailure(_ error: DecodingError) -> StoreError {
+    static func decodingFailure(_ error: DecodingError, body: Data = Data()) -> StoreError {
         func path(_ keys: [any CodingKey]) -> String? {
             var text = ""
             for key in keys {
@@ -216,12 +219,28 @@ public enum ManagerAPI {
             return .invalid(field: path(context.codingPath), reason: "must be \(describe(type)), not null")
         case .dataCorrupted(let context):
             if context.codingPath.isEmpty {
+                // Valid JSON whose number did not fit its field: the decoder names no field.
+                if let (field, reason) = BodyNumbers.firstUnfit(in: body) {
+                    return .invalid(field: field, reason: reason)
+                }
                 return .invalid(field: nil, reason: "the body is not valid JSON")
             }
-            return .invalid(field: path(context.codingPath), reason: context.debugDescription)
+            return .invalid(field: path(context.codingPath), reason: plain(context.debugDescription))
         @unknown default:
-            return .invalid(field: nil, reason: "\(error)")
+            return .invalid(
+                field: nil, reason: "the body does not match the request's schema (docs/openapi.yaml)")
         }
+    }
+
+    /// A decoder's sentence in the user's terms (no Swift type names).
+    static func plain(_ text: String) -> String {
+        if text.hasPrefix("Cannot initialize"), let range = text.range(of: "value ", options: .backwards) {
+            return "\(text[range.upperBound...]) is not one of the allowed values (docs/openapi.yaml)"
+        }
+        if text.contains("does not fit") || text.hasPrefix("Parsed JSON number") {
+            return "must be a whole number in range"
+        }
+        return text
     }
 
     static func describe(_ type: Any.Type) -> String {
@@ -230,7 +249,11 @@ public enum ManagerAPI {
         case is Int.Type, is UInt16.Type, is UInt32.Type, is UInt64.Type: "an integer"
         case is Double.Type: "a number"
         case is Bool.Type: "true or false"
-        default: "a \(type)"
+        case is [String: Any].Type, is [String: String].Type: "an object"
+        case is [Any].Type, is [String].Type: "a list"
+        default:
+            "\(type)".hasPrefix("Dictionary")
+                ? "an object" : "\(type)".hasPrefix("Array") ? "a list" : "a value of the documented type"
         }
     }
 

@@ -285,7 +285,8 @@ public final class ClusterSecurity: Sendable {
         do {
             return try NodeCSR.parse(pem: pem)
         } catch {
-            throw .invalid(field: "csr", reason: error.description)
+            // The parser's own text names source files of the ASN.1 library: not for users.
+            throw .invalid(field: "csr", reason: "is not a PEM-encoded PKCS#10 certificate signing request")
         }
     }
 

@@ -33,8 +33,8 @@ import Testing
 
     @Test func idleFloodsAreCappedAndTimedOutWhileTheManagerStaysReachable() async throws {
         ConnectionLimits.raiseDescriptorLimit()
-        let join = ConnectionLimits(perListener: 30, perSource: 10, handshakeSeconds: 1.5)
-        let api = ConnectionLimits(perListener: 200, perSource: 100, handshakeSeconds: 1.5)
+        let join = ConnectionLimits(perListener: 30, perSource: 10, handshakeSeconds: 3)
+        let api = ConnectionLimits(perListener: 200, perSource: 100, handshakeSeconds: 3)
         let cluster = try await SecureCluster.start(limits: (api, join))
         defer { cluster.stop() }
         let agent = try await cluster.joinedAgent("a1")
@@ -58,7 +58,7 @@ import Testing
         #expect(try await client.heartbeat().state == .ready)
 
         // Connections that never finish a handshake are dropped.
-        try await Task.sleep(for: .milliseconds(2000))
+        try await Task.sleep(for: .milliseconds(3500))
         #expect(
             Self.open(flood + spread) == 0,
             "\(Self.open(flood + spread)) idle connections outlived the handshake timeout")
