@@ -5,17 +5,17 @@ import ShoalModel
 import Testing
 
 @Suite struct FeedClientTests {
-    /// The test manager sends a keep-alive every 0.5 s; a 0.2 s watchdog finds the stream silent
-    /// between two of them, drops the connection and resumes with `since`: the feed is followed
+    /// The test manager sends a keep-alive every 4 s; a 1.5 s watchdog finds the stream silent
+    /// between two of them (wide enough that a TLS handshake on a loaded machine does not trip it), drops the connection and resumes with `since`: the feed is followed
     /// over several connections and the view keeps its revision.
     @Test func aSilentFeedIsDroppedAndResumed() async throws {
-        let cluster = try await SecureCluster.start()
+        let cluster = try await SecureCluster.start(feedKeepaliveSeconds: 4)
         defer { cluster.stop() }
         var configuration = Agent.Configuration(
             dataDir: cluster.agentDirectory("w1"), joinAddress: cluster.joinAddress,
             token: cluster.workerToken,
             name: "w1", address: IPv4Address(0x7f00_0001))
-        configuration.feedWatchdogSeconds = 0.2
+        configuration.feedWatchdogSeconds = 1.5
         var logger = Logger(label: "test.agent")
         logger.logLevel = .critical
         let agent = Agent(configuration: configuration, logger: logger)

@@ -34,7 +34,7 @@ final class SecureCluster: Sendable {
 
     static func start(
         validity: TimeInterval = ClusterCA.defaultNodeValidity, trustNodeAddresses: Bool = false,
-        limits: (api: ConnectionLimits, join: ConnectionLimits)? = nil
+        limits: (api: ConnectionLimits, join: ConnectionLimits)? = nil, feedKeepaliveSeconds: Double = 0.5
     )
         async throws -> SecureCluster
     {
@@ -42,7 +42,7 @@ final class SecureCluster: Sendable {
         try ClusterSecurity.initialize(dataDir: directory, advertiseAddress: "127.0.0.1")
         let security = try ClusterSecurity(dataDir: directory, nodeValidity: validity)
         let store = try SQLiteStore(directory: nil)
-        var config = ManagerConfig(feedKeepaliveSeconds: 0.5, tickSeconds: 1)
+        var config = ManagerConfig(feedKeepaliveSeconds: feedKeepaliveSeconds, tickSeconds: 1)
         config.trustDeclaredNodeAddresses = trustNodeAddresses
         let manager = Manager(store: store, config: config)
         try await manager.start()
@@ -83,7 +83,7 @@ final class SecureCluster: Sendable {
 
     /// Server-side events can trail the client's view by a moment.
     func waitUntil(_ condition: @Sendable () async -> Bool) async throws {
-        for _ in 0..<300 where !(await condition()) {
+        for _ in 0..<1000 where !(await condition()) {
             try await Task.sleep(for: .milliseconds(20))
         }
     }

@@ -103,12 +103,14 @@ final class Collector: ChannelInboundHandler, Sendable {
         try await Task.sleep(for: .milliseconds(300))
         let start = Date()
         kill(process.processIdentifier, SIGTERM)
-        while process.isRunning && Date().timeIntervalSince(start) < 5 {
+        while process.isRunning && Date().timeIntervalSince(start) < 15 {
             try await Task.sleep(for: .milliseconds(50))
         }
         let took = Date().timeIntervalSince(start)
         #expect(!process.isRunning, "still running \(took) s after SIGTERM")
-        #expect(took < 3, "took \(took) s to stop")
+        // The drain is bounded at 2 s (--stop-timeout); the rest is slack for a loaded machine, and
+        // still far from the minutes a hung stop takes before systemd's SIGKILL.
+        #expect(took < 8, "took \(took) s to stop")
         process.waitUntilExit()
         #expect(process.terminationReason == .exit && process.terminationStatus == 0)
     }

@@ -175,16 +175,17 @@ final class FakeUpstream: Sendable {
     @Test func aDeadFirstServerCostsOneTimeoutThenTheNextAnswers() async throws {
         try await Self.withForwarder(
             servers: [.silent, .answering],
-            timeout: .milliseconds(300)
+            timeout: .seconds(2)
         ) { processor, _, _ in
             let clock = ContinuousClock()
             var start = clock.now
             let slow = try await Self.ask(processor, "ext.test")
-            #expect(slow.answers.count == 1 && clock.now - start >= .milliseconds(300))
-            // The server that answered is asked first from now on.
+            #expect(slow.answers.count == 1 && clock.now - start >= .seconds(2))
+            // The server that answered is asked first from now on: no second timeout (the bound is
+            // the timeout itself, so a loaded machine does not fail it).
             start = clock.now
             let fast = try await Self.ask(processor, "other.test")
-            #expect(fast.header.rcode == DNSRCode.nxDomain.rawValue && clock.now - start < .milliseconds(300))
+            #expect(fast.header.rcode == DNSRCode.nxDomain.rawValue && clock.now - start < .seconds(2))
         }
     }
 
@@ -212,7 +213,7 @@ final class FakeUpstream: Sendable {
 
     @Test func questionsOverTheInFlightLimitGetSERVFAILAtOnce() async throws {
         try await Self.withForwarder(
-            servers: [.silent], timeout: .seconds(1),
+            servers: [.silent], timeout: .seconds(4),
             maxInFlight: 1
         ) { processor, _, forwarder in
             async let first = Self.ask(processor, "one.test")
@@ -221,7 +222,7 @@ final class FakeUpstream: Sendable {
             let start = clock.now
             let second = try await Self.ask(processor, "two.test")
             #expect(
-                second.header.rcode == DNSRCode.servFail.rawValue && clock.now - start < .milliseconds(500))
+                second.header.rcode == DNSRCode.servFail.rawValue && clock.now - start < .seconds(2))
             #expect(try await forwarder.counts().inFlight == 1)
             _ = try await first
         }
