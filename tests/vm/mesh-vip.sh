@@ -20,9 +20,12 @@ fi
 # shellcheck source=lib/mesh-lab.bash
 source "$here/lib/mesh-lab.bash"
 
+step "lab up"
 start_manager
+step "manager up"
 for i in 1 2 3; do start_agent "$i" --drain-grace 30; done
 wait_for "three ready nodes" 100 counts 3 ready_nodes
+step "3 nodes ready"
 
 call POST /networks -d '{"name":"blue"}' >/dev/null
 net_id=$(call GET /networks/blue | jq -r .id)
@@ -39,6 +42,7 @@ call POST /services -d '{"name":"empty","replicas":0,"command":["true"],"network
 call POST /services -d '{"name":"rr","endpointMode":"dnsrr","command":["sleep","100000"],"networks":[{"target":"blue"}],
     "placement":{"constraints":["node.hostname==node3"]}}' >/dev/null
 wait_for "5 running tasks" 100 counts 5 running_tasks
+step "5 tasks running"
 
 web_vip=$(vip_of web "$net_id")
 empty_vip=$(vip_of empty "$net_id")

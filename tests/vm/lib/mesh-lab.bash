@@ -10,6 +10,9 @@ export SHOAL_BIN=${SHOAL_BIN:-$mesh_root/.build/debug}
 # shellcheck source=../../netns/lib/agent-lab.bash
 source "$mesh_root/tests/netns/lib/agent-lab.bash"
 loop_pid=
+mesh_started=$SECONDS
+# step WHAT: a progress line with the seconds since the start (the VM is slow: this shows where).
+step() { echo "[$((SECONDS - mesh_started)) s] $*" >&2; }
 mesh_cleanup() {
     [[ -n $loop_pid ]] && kill "$loop_pid" 2>/dev/null
     # MESH_LAB_LOGS=DIR keeps the lab's logs (the VM's /tmp is gone after the run).
