@@ -48,6 +48,7 @@ public actor MeshReconciler {
         now: Double
     ) async -> (ops: [MeshOp], errors: [String]) {
         desired = DesiredMesh(view: view, networks: networks, egress: egress, egressSubnet: egressSubnet)
+        await kernel.retain(networks: networks)
         if resync || needsDump || applied == nil {
             do {
                 applied = try await kernel.dump(networks: desired.balancers.keys.sorted())
@@ -60,7 +61,6 @@ public actor MeshReconciler {
         guard var state = applied else { return ([], []) }
         for network in state.balancers.keys where desired.balancers[network] == nil {
             state.balancers[network] = nil
-            await kernel.forget(network: network)
         }
         let released = await releasable(MeshPlanner.lingering(desired: desired, observed: state), now: now)
         let ops = MeshPlanner.plan(desired: desired, observed: state, released: released)

@@ -5,6 +5,8 @@
 
 mesh_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)"
 # Starting SwiftPM under emulation costs seconds: use the built binaries directly.
+# Under emulation (and a loaded host) heartbeats come late: 1 s periods mark nodes DOWN.
+export AGENT_LAB_HEARTBEAT=${AGENT_LAB_HEARTBEAT:-10}
 export SHOAL_BIN=${SHOAL_BIN:-$mesh_root/.build/debug}
 [[ -x $SHOAL_BIN/shoald ]] || { echo "FAIL: build first (swift build): no $SHOAL_BIN/shoald" >&2; exit 1; }
 # shellcheck source=../../netns/lib/agent-lab.bash
