@@ -48,8 +48,11 @@ public actor MeshReconciler {
         now: Double
     ) async -> (ops: [MeshOp], errors: [String]) {
         desired = DesiredMesh(view: view, networks: networks, egress: egress, egressSubnet: egressSubnet)
-        await kernel.retain(networks: networks)
-        if resync || needsDump || applied == nil {
+        let dumping = resync || needsDump || applied == nil
+        // A full dump reopens every socket: a namespace file re-bound to a new namespace must not
+        // be read through a socket of the old one.
+        await kernel.retain(networks: dumping ? [] : networks)
+        if dumping {
             do {
                 applied = try await kernel.dump(networks: desired.balancers.keys.sorted())
                 needsDump = false
