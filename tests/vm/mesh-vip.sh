@@ -85,7 +85,8 @@ set_web "$(web_spec 2 2)"
 wait_for "the rolling update" 300 bash -c "[[ \$(curl -sS --unix-socket '$socket' http://localhost/v1/tasks |
     jq '[.[] | select(.serviceName==\"web\" and .state==\"running\" and .desiredState==\"running\" and .spec.env==[\"V=2\"])] | length') == 2 ]]"
 wait_for "2 web replicas in IPVS" 150 ipvs_weights_are "$net_id" web "1 1"
-read -r ok failed < <(stop_request_loop)
+stop_request_loop >"$data/loop.result"
+read -r ok failed <"$data/loop.result"
 ((ok >= 20)) || fail "only $ok requests ran during the changes"
 ((failed == 0)) || fail "$failed of $((ok + failed)) requests failed during scale and rolling update"
 expect_ipvs "$net_id" web 1 1

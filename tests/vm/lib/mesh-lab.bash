@@ -67,7 +67,7 @@ ipvs_weights_are() {
     while read -r n f; do
         got=$(ipvs_of "$f" | awk -v m="$mark" '$1 == m { print $3 }' | sort | xargs)
         [[ $got == "$3" ]] || return 1
-    done < <(network_namespaces "$1")
+    done <<<"$(network_namespaces "$1")"
 }
 
 # ipvs_has_weight NETWORK_ID SERVICE W: some node shows a destination of the service at weight W.
@@ -76,7 +76,7 @@ ipvs_has_weight() {
     mark=$(fwmark_of "$2" "$1")
     while read -r n f; do
         ipvs_of "$f" | awk -v m="$mark" -v w="$3" '$1 == m && $3 == w { found = 1 } END { exit !found }' && return 0
-    done < <(network_namespaces "$1")
+    done <<<"$(network_namespaces "$1")"
     return 1
 }
 
@@ -101,7 +101,7 @@ expect_ipvs() {
             fail "node$n: destinations of $service [$(awk -v m="$mark" '$1 == m' <<<"$listing" | xargs)], expected [$(xargs <<<"$want_dests")]"
         [[ $(awk -v m="$mark" '$1 == m { print $3 }' <<<"$listing" | sort | xargs) == "$*" ]] ||
             fail "node$n: weights of $service [$(awk -v m="$mark" '$1 == m { print $3 }' <<<"$listing" | xargs)], expected [$*]"
-    done < <(network_namespaces "$net")
+    done <<<"$(network_namespaces "$net")"
 }
 
 # A client that requests URL every 50 ms (2 s timeout each) until told to stop (at most 3,000
