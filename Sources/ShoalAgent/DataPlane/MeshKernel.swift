@@ -8,8 +8,9 @@ public protocol MeshKernel: Sendable {
     func apply(batch ops: [MeshOp]) async -> [DataPlaneError?]
     /// ESTABLISHED TCP connections of a destination now; nil when it is gone.
     func activeConnections(_ key: MeshDestinationKey) async throws(DataPlaneError) -> UInt32?
-    /// The network's namespace went away: drop what is cached for it.
-    func forget(network: String) async
+    /// Drops what is cached for networks not in `networks`: a cached socket would keep a deleted
+    /// namespace (and its vxlan device, whose VNI and port then stay taken) alive.
+    func retain(networks: Set<String>) async
     /// Counts of what was sent since the last call: netlink requests and nft transactions.
     func takeCounts() async -> MeshCounts
 }
@@ -51,7 +52,7 @@ public actor FakeMeshKernel: MeshKernel {
         return connections[key] ?? 0
     }
 
-    public func forget(network: String) { state.balancers[network] = nil }
+    public func retain(networks: Set<String>) {}
 
     public func takeCounts() -> MeshCounts { MeshCounts() }
 

@@ -48,7 +48,11 @@ public actor MeshReconciler {
         now: Double
     ) async -> (ops: [MeshOp], errors: [String]) {
         desired = DesiredMesh(view: view, networks: networks, egress: egress, egressSubnet: egressSubnet)
-        if resync || needsDump || applied == nil {
+        let dumping = resync || needsDump || applied == nil
+        // A full dump reopens every socket: a namespace file re-bound to a new namespace must not
+        // be read through a socket of the old one.
+        await kernel.retain(networks: dumping ? [] : networks)
+        if dumping {
             do {
                 applied = try await kernel.dump(networks: desired.balancers.keys.sorted())
                 needsDump = false
@@ -60,7 +64,6 @@ public actor MeshReconciler {
         guard var state = applied else { return ([], []) }
         for network in state.balancers.keys where desired.balancers[network] == nil {
             state.balancers[network] = nil
-            await kernel.forget(network: network)
         }
         let released = await releasable(MeshPlanner.lingering(desired: desired, observed: state), now: now)
         let ops = MeshPlanner.plan(desired: desired, observed: state, released: released)

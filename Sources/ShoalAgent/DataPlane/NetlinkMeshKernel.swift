@@ -40,9 +40,9 @@ public actor NetlinkMeshKernel: MeshKernel {
         return client
     }
 
-    public func forget(network: String) {
-        routes[network] = nil
-        ipvs[network] = nil
+    public func retain(networks: Set<String>) {
+        routes = routes.filter { networks.contains($0.key) }
+        ipvs = ipvs.filter { networks.contains($0.key) }
     }
 
     public func takeCounts() -> MeshCounts {

@@ -5,11 +5,16 @@
 
 mesh_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)"
 # Starting SwiftPM under emulation costs seconds: use the built binaries directly.
+# Under emulation (and a loaded host) heartbeats come late: 1 s periods mark nodes DOWN.
+export AGENT_LAB_HEARTBEAT=${AGENT_LAB_HEARTBEAT:-10}
 export SHOAL_BIN=${SHOAL_BIN:-$mesh_root/.build/debug}
 [[ -x $SHOAL_BIN/shoald ]] || { echo "FAIL: build first (swift build): no $SHOAL_BIN/shoald" >&2; exit 1; }
 # shellcheck source=../../netns/lib/agent-lab.bash
 source "$mesh_root/tests/netns/lib/agent-lab.bash"
 loop_pid=
+mesh_started=$SECONDS
+# step WHAT: a progress line with the seconds since the start (the VM is slow: this shows where).
+step() { echo "[$((SECONDS - mesh_started)) s] $*" >&2; }
 mesh_cleanup() {
     [[ -n $loop_pid ]] && kill "$loop_pid" 2>/dev/null
     # MESH_LAB_LOGS=DIR keeps the lab's logs (the VM's /tmp is gone after the run).
@@ -62,7 +67,7 @@ ipvs_weights_are() {
     while read -r n f; do
         got=$(ipvs_of "$f" | awk -v m="$mark" '$1 == m { print $3 }' | sort | xargs)
         [[ $got == "$3" ]] || return 1
-    done < <(network_namespaces "$1")
+    done <<<"$(network_namespaces "$1")"
 }
 
 # ipvs_has_weight NETWORK_ID SERVICE W: some node shows a destination of the service at weight W.
@@ -71,7 +76,7 @@ ipvs_has_weight() {
     mark=$(fwmark_of "$2" "$1")
     while read -r n f; do
         ipvs_of "$f" | awk -v m="$mark" -v w="$3" '$1 == m && $3 == w { found = 1 } END { exit !found }' && return 0
-    done < <(network_namespaces "$1")
+    done <<<"$(network_namespaces "$1")"
     return 1
 }
 
@@ -96,7 +101,7 @@ expect_ipvs() {
             fail "node$n: destinations of $service [$(awk -v m="$mark" '$1 == m' <<<"$listing" | xargs)], expected [$(xargs <<<"$want_dests")]"
         [[ $(awk -v m="$mark" '$1 == m { print $3 }' <<<"$listing" | sort | xargs) == "$*" ]] ||
             fail "node$n: weights of $service [$(awk -v m="$mark" '$1 == m { print $3 }' <<<"$listing" | xargs)], expected [$*]"
-    done < <(network_namespaces "$net")
+    done <<<"$(network_namespaces "$net")"
 }
 
 # A client that requests URL every 50 ms (2 s timeout each) until told to stop (at most 3,000
