@@ -60,6 +60,9 @@ public actor Agent {
         public var lastRevision: UInt64?
         public var renewals = 0
         public var serial = ""
+        /// Requests the manager refused (401/403, certificate alerts), and the last answer.
+        public var refusedAttempts = 0
+        public var refusal: String?
     }
 
     nonisolated public let configuration: Configuration
@@ -68,6 +71,7 @@ public actor Agent {
     /// The underlay address the manager registered this node with (its VXLAN source address).
     private var registeredAddress: IPv4Address?
     private var follower = FeedFollower()
+    private var refusal = ManagerRefusal()
     public private(set) var dataPlane: DataPlane?
     private var admin: AdminServer?
     public private(set) var status = Status()
@@ -139,13 +143,19 @@ public actor Agent {
         }
     }
 
-    func heartbeatLoop(period initial: Double) async {
+    public func heartbeatLoop(period initial: Double) async {
         var period = initial
         while !Task.isCancelled {
+            await waitWhileRefused()
             guard let client else { return }
             do {
                 period = try await client.heartbeat().periodSeconds
+                accepted()
             } catch {
+                if let reason = ManagerRefusal.reason(of: error) {
+                    refused("heartbeat: \(reason)")
+                    continue
+                }
                 logger.warning("heartbeat failed: \(error)")
             }
             try? await Task.sleep(for: .seconds(period))
@@ -240,6 +250,7 @@ public actor Agent {
     func logLoop() async {
         var attempt = 0
         while !Task.isCancelled {
+            await waitWhileRefused()
             guard let client else { return }
             let shipper = TaskLogShipper(
                 dataDir: configuration.dataDir, nodeName: configuration.name,
@@ -261,8 +272,10 @@ public actor Agent {
                     Task { await shipper.serve(subscription) }
                 }
                 reason = "HTTP \(status)"
+                if let refusal = ManagerRefusal.reason(status: status) { refused("log stream: \(refusal)") }
             } catch {
                 reason = "\(error)"
+                if let refusal = ManagerRefusal.reason(of: error) { refused("log stream: \(refusal)") }
             }
             logger.info("log subscription stream ended (\(reason)); reconnecting")
             attempt = Date().timeIntervalSince(started) > 10 ? 0 : attempt + 1
@@ -276,6 +289,7 @@ public actor Agent {
     public func feedLoop() async {
         var attempt = 0
         while !Task.isCancelled {
+            await waitWhileRefused()
             guard let client else { return }
             status.feedConnections += 1
             let messagesBefore = status.feedMessages
@@ -301,8 +315,14 @@ public actor Agent {
                         guard session.touch() else { return }
                         await self.received(line: line, session: session)
                     }
+                    if let refusal = ManagerRefusal.reason(status: code) {
+                        await self.refused("feed: \(refusal)")
+                    }
                     return "feed ended (HTTP \(code))"
                 } catch {
+                    if let refusal = ManagerRefusal.reason(of: error) {
+                        await self.refused("feed: \(refusal)")
+                    }
                     return "feed failed: \(error)"
                 }
             }
@@ -339,6 +359,27 @@ public actor Agent {
             break
         case .reconnect(let reason):
             session.abort(reason)
+        }
+    }
+
+    /// A refusal holds every loop (`ManagerRefusal`); the first of each hold is logged with its reason.
+    func refused(_ reason: String) {
+        status.refusedAttempts += 1
+        status.refusal = reason
+        guard let hold = refusal.refused(reason) else { return }
+        logger.error(
+            "the manager refuses this node's certificate (\(reason)); it was probably revoked (shoalctl node rm). Next attempt in \(Int(hold)) s"
+        )
+    }
+
+    func accepted() {
+        if refusal.consecutive > 0 { logger.notice("the manager accepts this node's certificate again") }
+        refusal.accepted()
+    }
+
+    func waitWhileRefused() async {
+        while !Task.isCancelled, refusal.remaining() > 0 {
+            try? await Task.sleep(for: .seconds(refusal.remaining()))
         }
     }
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 
 public struct ShoalCtl: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
@@ -17,6 +18,27 @@ public struct ShoalCtl: AsyncParsableCommand {
 
     public init() {}
 
-    /// The executable's entry point: parses the arguments and runs the async command.
-    public static func start() async { await main() }
+    /// The executable's entry point: parses the arguments and runs the async command. Only an
+    /// argument error is followed by the usage; a runtime error (the manager away, a 4xx/5xx)
+    /// prints just what went wrong and what to try.
+    public static func start() async {
+        var command: any ParsableCommand
+        do {
+            command = try parseAsRoot()
+        } catch {
+            exit(withError: error)
+        }
+        do {
+            if var command = command as? any AsyncParsableCommand {
+                try await command.run()
+            } else {
+                try command.run()
+            }
+        } catch let error where error is ExitCode || error is CleanExit || error is ValidationError {
+            exit(withError: error)
+        } catch {
+            FileHandle.standardError.write(Data("Error: \(error)\n".utf8))
+            Foundation.exit(1)
+        }
+    }
 }
