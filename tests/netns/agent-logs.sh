@@ -16,9 +16,7 @@ trap '[[ -n $follow_pid ]] && kill $follow_pid 2>/dev/null; agent_lab_cleanup' E
 export SHOAL_SOCKET=$socket
 shoalctl="$bin/shoalctl"
 
-start_manager
-for i in 1 2; do start_agent "$i"; done
-wait_for "two ready nodes" 100 counts 2 ready_nodes
+start_cluster 2
 call POST /networks -d '{"name":"blue"}' >/dev/null
 mkdir -p "$data/say"
 # Each task prints three lines, then whatever the test drops into $data/say/<its name>.

@@ -12,9 +12,7 @@ fi
 source "$here/lib/agent-lab.bash"
 trap agent_lab_cleanup EXIT
 
-start_manager
-for i in 1 2; do start_agent "$i"; done
-wait_for "two ready nodes" 100 counts 2 ready_nodes
+start_cluster 2
 call POST /networks -d '{"name":"blue"}' >/dev/null
 call POST /networks -d '{"name":"red"}' >/dev/null
 service() { # name networks...

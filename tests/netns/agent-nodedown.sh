@@ -12,9 +12,7 @@ fi
 source "$here/lib/agent-lab.bash"
 trap agent_lab_cleanup EXIT
 
-start_manager
-for i in 1 2 3; do start_agent "$i"; done
-wait_for "three ready nodes" 100 counts 3 ready_nodes
+start_cluster 3
 net_id=$(call POST /networks -d '{"name":"blue"}' | jq -r .id)
 call POST /services -d "$(jq -nc --arg py "$data/echo.py" \
     '{name: "web", replicas: 3, command: ["/usr/bin/python3", $py], networks: [{target: "blue"}]}')" >/dev/null

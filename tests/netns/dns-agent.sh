@@ -32,9 +32,7 @@ ip netns exec "$up" dnsmasq --keep-in-foreground --conf-file=/dev/null --no-reso
 dnsmasq_pid=$!
 
 dns_args=(--dns-upstream 172.29.0.53 --dns-timeout-ms 500)
-start_manager
-for i in 1 2; do start_agent "$i" "${dns_args[@]}"; done
-wait_for "two ready nodes" 100 counts 2 ready_nodes
+start_cluster 2 "${dns_args[@]}"
 front=$(call POST /networks -d '{"name":"front"}' | jq -r .id)
 back=$(call POST /networks -d '{"name":"back"}' | jq -r .id)
 service() { call POST /services -d "$1" >/dev/null; }

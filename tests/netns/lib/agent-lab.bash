@@ -80,6 +80,14 @@ start_agent() {
 }
 
 # The agent's admin API (the data plane's desired and applied state).
+# The manager and agents 1..N (each with the extra agent arguments), then waits until all N are ready.
+start_cluster() { # N [agent args...]
+    local n=$1 i
+    start_manager
+    for ((i = 1; i <= n; i++)); do start_agent "$i" "${@:2}"; done
+    wait_for "$n ready nodes" 100 counts "$n" ready_nodes
+}
+
 agent_state() { curl -sS --unix-socket "$data/node$1/run/agent.sock" http://agent/v1/state; }
 
 wait_for() {
