@@ -1,0 +1,47 @@
+import ShoalCore
+import Testing
+
+@testable import ShoalAgent
+
+/// Issue #9: heartbeats and task reports reuse one mutual-TLS connection to the manager, and a
+/// connection the manager closed while idle is replaced without the caller seeing an error.
+@Suite struct KeptAliveConnectionTests {
+    @Test func heartbeatsShareOneConnectionAndOutliveTheManagerClosingIt() async throws {
+        let join = ConnectionLimits(perListener: 30, perSource: 10, handshakeSeconds: 3)
+        let api = ConnectionLimits(perListener: 200, perSource: 100, handshakeSeconds: 3, idleSeconds: 0.4)
+        let cluster = try await SecureCluster.start(limits: (api, join))
+        defer { cluster.stop() }
+        let agent = try await cluster.joinedAgent("k1")
+        let joined = try #require(await agent.currentClient)
+        // A client of its own: the agent's loop heartbeats on the one it holds.
+        let client = try ControlPlaneClient(
+            credentials: joined.credentials, managerAddress: joined.managerAddress)
+
+        for _ in 0..<5 { #expect(try await client.heartbeat().state == .ready) }
+        #expect(await client.reports.connectionsOpened == 1)
+
+        // The manager closes the idle connection; the next heartbeat opens a new one and succeeds.
+        try await Task.sleep(for: .milliseconds(1200))
+        #expect(try await client.heartbeat().state == .ready)
+        #expect(await client.reports.connectionsOpened == 2)
+
+        // Concurrent calls wait their turn on the one connection.
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<4 { group.addTask { _ = try await client.heartbeat() } }
+            try await group.waitForAll()
+        }
+        #expect(await client.reports.connectionsOpened == 2)
+    }
+
+    @Test func aStoppedManagerIsReportedNotRetriedForever() async throws {
+        let cluster = try await SecureCluster.start()
+        let agent = try await cluster.joinedAgent("k2")
+        let joined = try #require(await agent.currentClient)
+        let client = try ControlPlaneClient(
+            credentials: joined.credentials, managerAddress: joined.managerAddress)
+        #expect(try await client.heartbeat().state == .ready)
+        cluster.stop()
+        try await Task.sleep(for: .milliseconds(300))
+        await #expect(throws: ClientError.self) { _ = try await client.heartbeat() }
+    }
+}
