@@ -65,6 +65,8 @@ public actor KeptAliveConnection {
 
 /// An open channel and its response collector.
 struct OpenConnection: Sendable {
+    /// Longest wait for an answer before the connection is closed.
+    static let answerTimeout = TimeAmount.seconds(30)
     let channel: any Channel
     let collector: NIOLoopBound<ResponseCollector>
 
@@ -73,12 +75,21 @@ struct OpenConnection: Sendable {
         let collector = collector
         let channel = channel
         channel.eventLoop.execute {
+            // Closed since the caller looked: nothing was sent, so it may go on a new connection.
+            guard channel.isActive else { return promise.fail(ClientError.stale) }
             collector.value.expect(promise)
             var parts: [HTTPClientRequestPart] = [.head(head)]
             if let body, !body.isEmpty { parts.append(.body(.byteBuffer(ByteBuffer(bytes: body)))) }
-            parts.append(.end(nil))
+            let written = channel.eventLoop.makePromise(of: Void.self)
             for part in parts { channel.write(part, promise: nil) }
-            channel.flush()
+            channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: written)
+            // A failed write never reaches the manager: sent again on a new connection.
+            written.futureResult.whenFailure { _ in collector.value.fail(.stale) }
+            // No answer in time: the close fails the request, so the caller is never stuck.
+            let deadline = channel.eventLoop.scheduleTask(in: OpenConnection.answerTimeout) {
+                channel.close(promise: nil)
+            }
+            promise.futureResult.whenComplete { _ in deadline.cancel() }
         }
         do {
             return try await promise.futureResult.get()
@@ -131,7 +142,7 @@ final class ResponseCollector: ChannelInboundHandler {
         context.close(promise: nil)
     }
 
-    private func fail(_ error: ClientError) {
+    func fail(_ error: ClientError) {
         let promise = pending
         pending = nil
         promise?.fail(error)

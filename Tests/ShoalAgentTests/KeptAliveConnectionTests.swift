@@ -33,6 +33,21 @@ import Testing
         #expect(await client.reports.connectionsOpened == 2)
     }
 
+    @Test func aConnectionOutlivesTheManagersHandshakeDeadline() async throws {
+        let join = ConnectionLimits(perListener: 30, perSource: 10, handshakeSeconds: 3)
+        let api = ConnectionLimits(perListener: 200, perSource: 100, handshakeSeconds: 0.5)
+        let cluster = try await SecureCluster.start(limits: (api, join))
+        defer { cluster.stop() }
+        let agent = try await cluster.joinedAgent("k3")
+        let joined = try #require(await agent.currentClient)
+        let client = try ControlPlaneClient(
+            credentials: joined.credentials, managerAddress: joined.managerAddress)
+        #expect(try await client.heartbeat().state == .ready)
+        try await Task.sleep(for: .milliseconds(1200))
+        #expect(try await client.heartbeat().state == .ready)
+        #expect(await client.reports.connectionsOpened == 1, "the manager closed a handshaken connection")
+    }
+
     @Test func aStoppedManagerIsReportedNotRetriedForever() async throws {
         let cluster = try await SecureCluster.start()
         let agent = try await cluster.joinedAgent("k2")
