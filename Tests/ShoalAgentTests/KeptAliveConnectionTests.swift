@@ -6,16 +6,23 @@ import Testing
 /// Issue #9: heartbeats and task reports reuse one mutual-TLS connection to the manager, and a
 /// connection the manager closed while idle is replaced without the caller seeing an error.
 @Suite struct KeptAliveConnectionTests {
-    @Test func heartbeatsShareOneConnectionAndOutliveTheManagerClosingIt() async throws {
+    /// A manager with these API limits and a joined node's own client: the agent's loop
+    /// heartbeats on the client it holds, so connection counts would include its calls.
+    static func clusterAndClient(_ name: String, api: ConnectionLimits? = nil) async throws
+        -> (SecureCluster, ControlPlaneClient)
+    {
         let join = ConnectionLimits(perListener: 30, perSource: 10, handshakeSeconds: 3)
-        let api = ConnectionLimits(perListener: 200, perSource: 100, handshakeSeconds: 3, idleSeconds: 0.4)
-        let cluster = try await SecureCluster.start(limits: (api, join))
-        defer { cluster.stop() }
-        let agent = try await cluster.joinedAgent("k1")
-        let joined = try #require(await agent.currentClient)
-        // A client of its own: the agent's loop heartbeats on the one it holds.
+        let cluster = try await SecureCluster.start(limits: api.map { ($0, join) })
+        let joined = try #require(await cluster.joinedAgent(name).currentClient)
         let client = try ControlPlaneClient(
             credentials: joined.credentials, managerAddress: joined.managerAddress)
+        return (cluster, client)
+    }
+
+    @Test func heartbeatsShareOneConnectionAndOutliveTheManagerClosingIt() async throws {
+        let api = ConnectionLimits(perListener: 200, perSource: 100, handshakeSeconds: 3, idleSeconds: 0.4)
+        let (cluster, client) = try await Self.clusterAndClient("k1", api: api)
+        defer { cluster.stop() }
 
         for _ in 0..<5 { #expect(try await client.heartbeat().state == .ready) }
         #expect(await client.reports.connectionsOpened == 1)
@@ -34,14 +41,9 @@ import Testing
     }
 
     @Test func aConnectionOutlivesTheManagersHandshakeDeadline() async throws {
-        let join = ConnectionLimits(perListener: 30, perSource: 10, handshakeSeconds: 3)
         let api = ConnectionLimits(perListener: 200, perSource: 100, handshakeSeconds: 0.5)
-        let cluster = try await SecureCluster.start(limits: (api, join))
+        let (cluster, client) = try await Self.clusterAndClient("k3", api: api)
         defer { cluster.stop() }
-        let agent = try await cluster.joinedAgent("k3")
-        let joined = try #require(await agent.currentClient)
-        let client = try ControlPlaneClient(
-            credentials: joined.credentials, managerAddress: joined.managerAddress)
         #expect(try await client.heartbeat().state == .ready)
         try await Task.sleep(for: .milliseconds(1200))
         #expect(try await client.heartbeat().state == .ready)
@@ -49,11 +51,7 @@ import Testing
     }
 
     @Test func aStoppedManagerIsReportedNotRetriedForever() async throws {
-        let cluster = try await SecureCluster.start()
-        let agent = try await cluster.joinedAgent("k2")
-        let joined = try #require(await agent.currentClient)
-        let client = try ControlPlaneClient(
-            credentials: joined.credentials, managerAddress: joined.managerAddress)
+        let (cluster, client) = try await Self.clusterAndClient("k2")
         #expect(try await client.heartbeat().state == .ready)
         cluster.stop()
         try await Task.sleep(for: .milliseconds(300))
