@@ -138,7 +138,9 @@ final class ResponseCollector: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        fail(ClientError(error))
+        // The channel closing under a request (the manager's idle close racing it) is a stale
+        // connection too; TLS and HTTP errors keep their own description.
+        fail(!answered && error is ChannelError ? .stale : ClientError(error))
         context.close(promise: nil)
     }
 
