@@ -10,6 +10,8 @@ public struct ControlPlaneClient: Sendable {
     public let credentials: NodeCredentials
     public let managerAddress: String
     public let http: HTTPClient
+    /// Heartbeats and task reports share one kept-alive connection to the manager.
+    let reports: KeptAliveConnection
 
     public init(credentials: NodeCredentials, managerAddress: String) throws(JoinError) {
         guard let (host, port) = Address.split(managerAddress) else { throw .badAddress(managerAddress) }
@@ -22,6 +24,7 @@ public struct ControlPlaneClient: Sendable {
         self.credentials = credentials
         self.managerAddress = managerAddress
         http = HTTPClient(.tls(host: host, port: port, handler: { try tls.makeHandler() }))
+        reports = KeptAliveConnection(http)
     }
 
     public var nodeID: String { credentials.identity.nodeID }
@@ -40,7 +43,7 @@ public struct ControlPlaneClient: Sendable {
     }
 
     public func heartbeat() async throws(ClientError) -> HeartbeatResponse {
-        try await http.request(.POST, "/v1/nodes/\(nodeID)/heartbeat").decode(HeartbeatResponse.self)
+        try await reports.request(.POST, "/v1/nodes/\(nodeID)/heartbeat").decode(HeartbeatResponse.self)
     }
 
     public func reportTask(
@@ -51,7 +54,7 @@ public struct ControlPlaneClient: Sendable {
     {
         let body = try Self.encode(
             TaskStatusReport(nodeID: nodeID, state: state, message: message, health: health))
-        return try await http.request(.POST, "/v1/tasks/\(taskID)/status", body: body).decode(
+        return try await reports.request(.POST, "/v1/tasks/\(taskID)/status", body: body).decode(
             ClusterTask.self)
     }
 

@@ -20,6 +20,18 @@ public enum ClientError: Error, Sendable, CustomStringConvertible {
     case tls(String)
     case http(status: Int, reason: String)
     case protocolError(String)
+    /// A kept-alive connection closed before any answer: the request may be sent again.
+    case stale
+
+    /// A failure of a connection's channel, as the client reports it.
+    init(_ error: any Error) {
+        switch error {
+        case let error as ClientError: self = error
+        case let error as NIOSSLError: self = .tls("\(error)")
+        case let error as BoringSSLError: self = .tls("\(error)")
+        default: self = .protocolError("\(error)")
+        }
+    }
 
     public var description: String {
         switch self {
@@ -27,6 +39,7 @@ public enum ClientError: Error, Sendable, CustomStringConvertible {
         case .tls(let reason): return "TLS with the manager failed: \(reason)"
         case .http(let status, let reason): return "manager answered \(status): \(reason)"
         case .protocolError(let reason): return "bad answer from the manager: \(reason)"
+        case .stale: return "the manager closed the connection before answering"
         }
     }
 }
@@ -39,7 +52,7 @@ public struct HTTPResult: Sendable {
 }
 
 /// A small HTTP/1.1 client: one connection per call (`connection: close`), over TLS, a unix
-/// socket or plain TCP. Streams (the feed) deliver their body line by line.
+/// socket or plain TCP (`KeptAliveConnection` reuses one). Streams (the feed) deliver their body line by line.
 public struct HTTPClient: Sendable {
     public let endpoint: Endpoint
 
@@ -48,16 +61,24 @@ public struct HTTPClient: Sendable {
     typealias Connection = NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>
 
     func connect() async throws(ClientError) -> Connection {
+        try await connect { channel in try Connection(wrappingChannelSynchronously: channel) }
+    }
+
+    /// A new connection with TLS (for `.tls`) and HTTP/1.1 client handlers; `finish` completes
+    /// the pipeline on the channel's event loop.
+    func connect<Output: Sendable>(_ finish: @escaping @Sendable (any Channel) throws -> Output)
+        async throws(ClientError) -> Output
+    {
         let endpoint = endpoint
         let bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .connectTimeout(.seconds(5))
-        let initialize: @Sendable (any Channel) -> EventLoopFuture<Connection> = { channel in
+        let initialize: @Sendable (any Channel) -> EventLoopFuture<Output> = { channel in
             channel.eventLoop.makeCompletedFuture {
                 if case .tls(_, _, let handler) = endpoint {
                     try channel.pipeline.syncOperations.addHandler(try handler())
                 }
                 try channel.pipeline.syncOperations.addHTTPClientHandlers()
-                return try Connection(wrappingChannelSynchronously: channel)
+                return try finish(channel)
             }
         }
         do {
@@ -70,6 +91,17 @@ public struct HTTPClient: Sendable {
         } catch {
             throw .connect("\(error)")
         }
+    }
+
+    /// The request's head: `connection: close` unless the connection is kept for more requests.
+    func requestHead(_ method: HTTPMethod, _ path: String, body: [UInt8]?, keepAlive: Bool) -> HTTPRequestHead
+    {
+        var head = HTTPRequestHead(version: .http1_1, method: method, uri: path)
+        head.headers.add(name: "host", value: hostHeader)
+        if !keepAlive { head.headers.add(name: "connection", value: "close") }
+        head.headers.add(name: "content-length", value: "\(body?.count ?? 0)")
+        if body != nil { head.headers.add(name: "content-type", value: "application/json") }
+        return head
     }
 
     var hostHeader: String {
@@ -107,12 +139,7 @@ public struct HTTPClient: Sendable {
         onBody: (ByteBuffer) async -> Void
     ) async throws(ClientError) -> Int {
         let connection = try await connect()
-        var head = HTTPRequestHead(version: .http1_1, method: method, uri: path)
-        head.headers.add(name: "host", value: hostHeader)
-        head.headers.add(name: "connection", value: "close")
-        head.headers.add(name: "content-length", value: "\(body?.count ?? 0)")
-        if body != nil { head.headers.add(name: "content-type", value: "application/json") }
-        let request = head
+        let request = requestHead(method, path, body: body, keepAlive: false)
         do {
             return try await connection.executeThenClose { inbound, outbound in
                 // One write for the whole request: the manager may answer and close as soon as it has
@@ -134,14 +161,8 @@ public struct HTTPClient: Sendable {
                 }
                 return status
             }
-        } catch let error as ClientError {
-            throw error
-        } catch let error as NIOSSLError {
-            throw .tls("\(error)")
-        } catch let error as BoringSSLError {
-            throw .tls("\(error)")
         } catch {
-            throw .protocolError("\(error)")
+            throw ClientError(error)
         }
     }
 }

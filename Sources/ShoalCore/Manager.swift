@@ -131,11 +131,19 @@ public actor Manager {
             passWaiters = []
             for waiter in waiters { waiter.resume() }
         }
+        let pass = reconcilePass()
+        let (_, revision) = try await store.write { state in pass(&state) }
+        reconciledThrough = max(reconciledThrough, revision)
+        return revision
+    }
+
+    /// The orchestrator's pass as a store-write body, with the clock read now.
+    private func reconcilePass() -> @Sendable (inout ClusterState) -> Void {
         let now = clock()
         let heartbeats = heartbeats
         let startedAt = startedAt
         let config = config.orchestrator
-        let (_, revision) = try await store.write { state in
+        return { state in
             // Nodes not heard from since the manager started get a full grace period.
             var lastSeen = heartbeats.snapshot
             let floor = max(startedAt, heartbeats.lastOverload ?? startedAt)
@@ -143,8 +151,6 @@ public actor Manager {
             Orchestrator.reconcile(
                 &state, now: now, lastHeartbeat: lastSeen, config: config, makeID: ObjectID.make)
         }
-        reconciledThrough = max(reconciledThrough, revision)
-        return revision
     }
 
     /// Returns once a pass has seen `revision`. Writers that arrive while a pass runs share the
@@ -159,11 +165,18 @@ public actor Manager {
         }
     }
 
-    /// Runs an operation in one store write; returns once a reconcile pass has seen it.
+    /// Runs an operation and the reconcile pass it triggers in one store write: one durable commit
+    /// (one fsync) and one feed update per API call. Store writes are serial, so the pass sees
+    /// every earlier commit too; an operation that throws commits nothing.
     @discardableResult
     public func apply<T: Sendable>(_ body: @Sendable (inout ClusterState) throws -> T) async throws -> T {
-        let (result, revision) = try await store.write(body)
-        try await reconciled(through: revision)
+        let pass = reconcilePass()
+        let (result, revision) = try await store.write { state in
+            let result = try body(&state)
+            pass(&state)
+            return result
+        }
+        reconciledThrough = max(reconciledThrough, revision)
         return result
     }
 

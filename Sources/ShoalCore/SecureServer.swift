@@ -80,9 +80,11 @@ struct TLSHTTPChannel: ServerChildChannel {
         }
         let handshakeSeconds = counter.limits.handshakeSeconds
         return channel.eventLoop.makeCompletedFuture {
-            try channel.pipeline.syncOperations.addHandler(HandshakeDeadline(seconds: handshakeSeconds))
             try channel.pipeline.syncOperations.addHandler(PlainHTTPRefuser())
             try channel.pipeline.syncOperations.addHandler(makeTLSHandler())
+            // After the TLS handler: it must see the handshake-completed event, which travels
+            // towards the tail; before it, every connection was closed at the deadline.
+            try channel.pipeline.syncOperations.addHandler(HandshakeDeadline(seconds: handshakeSeconds))
             if recordsPeer { try channel.pipeline.syncOperations.addHandler(PeerRecorder()) }
         }.flatMap {
             base.setup(channel: channel, logger: logger).flatMapThrowing { value in

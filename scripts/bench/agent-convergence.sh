@@ -73,7 +73,7 @@ latencies = []
 # allocate, feed); -> its namespace and veths are in place (owner's reconcile); -> spawned; ->
 # the other agents' views hold the endpoint (report running + manager + feed); -> programmed on
 # the slowest of them.
-steps = {"API call (update + reconcile pass, 2 commits)": [], "manager+feed to owner": [], "owner reconcile (netns, veths)": [], "dns listeners": [], "spawn": [],
+steps = {"API call (update + reconcile pass, one commit)": [], "manager+feed to owner": [], "owner reconcile (netns, veths)": [], "dns listeners": [], "spawn": [],
          "report+manager+feed to others": [], "others' reconcile": []}
 for line in open(f"{data}/events"):
     t0, mac, owner, task, api = line.split()
@@ -85,7 +85,7 @@ for line in open(f"{data}/events"):
     if not all(k in mine for k in ("view", "applied", "spawned")) or not peers:
         continue
     last = max(peers, key=lambda p: p["programmed"])
-    steps["API call (update + reconcile pass, 2 commits)"].append(float(api) * 1000)
+    steps["API call (update + reconcile pass, one commit)"].append(float(api) * 1000)
     steps["manager+feed to owner"].append((mine["view"] - t0) * 1000)
     steps["owner reconcile (netns, veths)"].append((mine["applied"] - mine["view"]) * 1000)
     if "dns" in mine:
