@@ -25,7 +25,7 @@ public struct ManagerRefusal: Sendable {
         case .tls(let text):
             let alerts = ["CERTIFICATE_REVOKED", "CERTIFICATE_UNKNOWN", "BAD_CERTIFICATE", "UNKNOWN_CA"]
             return alerts.contains { text.uppercased().contains($0) } ? "\(error)" : nil
-        case .connect, .protocolError: return nil
+        case .connect, .protocolError, .stale: return nil
         }
     }
 
