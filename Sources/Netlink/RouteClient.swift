@@ -55,6 +55,10 @@ public final class RouteClient: Sendable {
     public func addAddress(_ address: Address) async throws(NetlinkError) {
         try await withSocket { s throws(NetlinkError) in try s.addAddress(address) }
     }
+    /// One result per address (nil = added), pipelined.
+    public func addAddresses(_ addresses: [Address]) async throws(NetlinkError) -> [NetlinkError?] {
+        try await withSocket { s throws(NetlinkError) in try s.addAddresses(addresses) }
+    }
     public func deleteAddress(_ address: Address) async throws(NetlinkError) {
         try await withSocket { s throws(NetlinkError) in try s.deleteAddress(address) }
     }

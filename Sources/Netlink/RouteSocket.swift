@@ -54,6 +54,15 @@ public final class RouteSocket {
     private func send(_ operation: @autoclosure () -> String, _ build: (inout OpaquePointer?) -> Int32)
         throws(NetlinkError)
     {
+        try exchange(try RouteSocket.bytes(operation(), build), operation())
+    }
+
+    /// The bytes of a request libnl builds.
+    private static func bytes(
+        _ operation: @autoclosure () -> String, _ build: (inout OpaquePointer?) -> Int32
+    )
+        throws(NetlinkError) -> [UInt8]
+    {
         var message: OpaquePointer?
         let rc = build(&message)
         guard rc >= 0, let message else {
@@ -61,9 +70,8 @@ public final class RouteSocket {
             throw .errno(
                 rc == -NLE_NOMEM ? ENOMEM : EINVAL, operation(), detail: "libnl could not build the request")
         }
-        let bytes = Libnl.messageBytes(message)
-        nlmsg_free(message)
-        try exchange(bytes, operation())
+        defer { nlmsg_free(message) }
+        return Libnl.messageBytes(message)
     }
 
     // MARK: Links
@@ -205,6 +213,20 @@ public final class RouteSocket {
         try send("add address \(address.address)/\(address.prefixLength) on \(address.device)") {
             rtnl_addr_build_add_request(object, RouteObjects.nlmCreate | RouteObjects.nlmReplace, &$0)
         }
+    }
+
+    /// Adds (or updates) many addresses in one pipelined batch; one result per address (nil = done).
+    public func addAddresses(_ addresses: [Address]) throws(NetlinkError) -> [NetlinkError?] {
+        try batch(
+            addresses, device: \.device,
+            describe: { "add address \($0.address)/\($0.prefixLength) on \($0.device)" },
+            message: { address, index throws(NetlinkError) in
+                let object = try RouteObjects.address(address, index: index)
+                defer { rtnl_addr_put(object) }
+                return try RouteSocket.bytes("add address \(address.address)") {
+                    rtnl_addr_build_add_request(object, RouteObjects.nlmCreate | RouteObjects.nlmReplace, &$0)
+                }
+            })
     }
 
     public func deleteAddress(_ address: Address) throws(NetlinkError) {

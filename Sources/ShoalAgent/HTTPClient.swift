@@ -190,9 +190,19 @@ final class LineBuffer: @unchecked Sendable {
             pending.removeFirst(lineStart)
             searched -= lineStart
             lineStart = 0
+            // A long line (a COMPLETE) leaves its capacity behind: give it back.
+            if pending.capacity > 1 << 20 && pending.count < pending.capacity / 4 {
+                var kept: [UInt8] = []
+                kept.reserveCapacity(pending.count)
+                kept.append(contentsOf: pending)
+                pending = kept
+            }
         }
         return lines
     }
+
+    /// Bytes the buffer holds on to (its capacity).
+    var heldBytes: Int { pending.capacity }
 }
 
 extension HTTPResult {

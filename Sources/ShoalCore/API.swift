@@ -376,8 +376,9 @@ public enum ManagerAPI {
             body: ResponseBody { writer in
                 // Stop producing as soon as the agent is gone (a write fails) or the server stops.
                 defer { subscription.cancel() }
-                for await line in subscription.lines {
-                    try await writer.write(ByteBuffer(bytes: line))
+                // A COMPLETE comes in parts: each is written (and flushed) before the next is made.
+                for await chunk in subscription.chunks {
+                    try await writer.write(ByteBuffer(bytes: chunk))
                 }
                 try await writer.finish(nil)
             })

@@ -100,34 +100,6 @@ public enum Allocator {
 
     // MARK: addresses
 
-    /// Every address in use on every network, in one pass over the state (owners by kind only:
-    /// naming each of 100,000 tasks on every pass cost more than the rest of the pass).
-    static func usedAddressesByNetwork(_ state: ClusterState) -> [String: [UInt32: String]] {
-        var used: [String: [UInt32: String]] = [:]
-        for network in state.networks.values { used[network.id] = [network.gateway.value: "gateway"] }
-        for service in state.services.values {
-            for vip in service.virtualIPs where used[vip.networkID] != nil {
-                used[vip.networkID]?[vip.address.value] = "vip"
-            }
-        }
-        for task in state.tasks.values {
-            for endpoint in task.endpoints {
-                if let address = endpoint.address, used[endpoint.networkID] != nil {
-                    used[endpoint.networkID]?[address.value] = "task"
-                }
-            }
-        }
-        for node in state.nodes.values {
-            for (networkID, address) in node.loadBalancerIPs where used[networkID] != nil {
-                used[networkID]?[address.value] = "lb"
-            }
-        }
-        for entry in state.cursors.quarantined ?? [] where used[entry.networkID] != nil {
-            used[entry.networkID]?[entry.address.value] = "quarantined"
-        }
-        return used
-    }
-
     /// Every address in use on a network: the gateway, VIPs, task endpoints and load balancers.
     public static func usedAddresses(_ state: ClusterState, network: Network) -> [UInt32: String] {
         var used: [UInt32: String] = [network.gateway.value: "gateway"]
@@ -152,30 +124,34 @@ public enum Allocator {
 
     /// The next free address after the last one handed out on `network`, or a readable reason.
     static func nextAddress(
-        _ state: inout ClusterState, network: Network, used: inout [UInt32: String], owner: String
+        _ state: inout ClusterState, network: Network, used: inout PassAddresses
     ) -> Result<IPv4Address, ExhaustedError> {
         guard let range = network.allocatableRange else {
             return .failure(ExhaustedError(message: "network \(network.name) has no usable address range"))
         }
+        // Full earlier in this pass: nothing is released within a pass.
+        if let full = used.exhausted[network.id] { return .failure(full) }
         let count = Int(range.upperBound - range.lowerBound) + 1
         var candidate = state.cursors.lastAddress[network.id] ?? (range.lowerBound &- 1)
         for _ in 0..<count {
             candidate =
                 (candidate >= range.upperBound || candidate < range.lowerBound)
                 ? range.lowerBound : candidate + 1
-            if used[candidate] == nil {
-                used[candidate] = owner
+            if !used.contains(candidate, on: network.id) {
+                used.take(candidate, on: network.id)
                 state.cursors.lastAddress[network.id] = candidate
                 return .success(IPv4Address(candidate))
             }
         }
         let pool = network.ipRange ?? network.subnet
-        let held = used.keys.filter { range.contains($0) }.count
-        return .failure(
-            ExhaustedError(message: "network \(network.name) has no free address: \(pool) holds \(held)"))
+        let held = used.count(on: network.id, in: range)
+        let full = ExhaustedError(
+            message: "network \(network.name) has no free address: \(pool) holds \(held)")
+        used.exhausted[network.id] = full
+        return .failure(full)
     }
 
-    public struct ExhaustedError: Error, Equatable {
+    public struct ExhaustedError: Error, Equatable, Sendable {
         public var message: String
     }
 
@@ -199,14 +175,15 @@ public enum Allocator {
         return nil
     }
 
-    /// Published ingress ports in use, as "tcp/30000" -> service name, leaving out `excluding`.
+    /// Published ingress ports in use, as "tcp/30000" -> service name, leaving out `excluding`
+    /// (from the index: the state must be synced).
     static func ingressPortsInUse(_ state: ClusterState, excluding serviceID: String?) -> [String: String] {
         var used: [String: String] = [:]
-        for service in state.services.values where service.id != serviceID {
-            for port in service.ports where port.publishMode == .ingress {
-                if let published = port.published {
-                    used["\(port.protocol.rawValue)/\(published)"] = service.spec.name
-                }
+        for (key, ids) in state.index.ingressPorts {
+            if let holder = ids.sorted().first(where: { $0 != serviceID }),
+                let service = state.services[holder]
+            {
+                used[key] = service.spec.name
             }
         }
         return used
@@ -218,6 +195,7 @@ public enum Allocator {
         _ ports: [PortConfig], serviceID: String, state: inout ClusterState, config: AllocatorConfig,
         previous: [PortConfig]
     ) throws(StoreError) -> [PortConfig] {
+        state.syncIndex()
         let inUse = ingressPortsInUse(state, excluding: serviceID)
         var taken = Set(inUse.keys)
         var result: [PortConfig] = []
@@ -260,25 +238,34 @@ public enum Allocator {
     /// Releases what is no longer needed, then allocates what is missing: service VIPs, task
     /// addresses and node load-balancer addresses. Exhaustion is written into the statuses.
     /// Returns the addresses in use per network afterwards, for placement to continue from.
+    /// `services` and `nodes` limit the VIP and load-balancer work to those (nil: all of them).
     @discardableResult
-    public static func run(_ state: inout ClusterState, now: Double = 0) -> [String: [UInt32: String]] {
+    public static func run(_ state: inout ClusterState, now: Double = 0) -> PassAddresses {
+        run(&state, now: now, services: nil, nodes: nil)
+    }
+
+    static func run(
+        _ state: inout ClusterState, now: Double, services: [String]?, nodes: [String]?
+    ) -> PassAddresses {
         if let quarantined = state.cursors.quarantined {
             let kept = quarantined.filter { $0.until > now }
             if kept.count != quarantined.count { state.cursors.quarantined = kept.isEmpty ? nil : kept }
         }
-        let needed = loadBalancerNetworksByNode(state)
-        release(&state, needed: needed)
-        var used = usedAddressesByNetwork(state)
+        state.syncIndex()
+        let needs = LoadBalancerNeeds(state)
+        let serviceIDs = services ?? state.services.keys.sorted()
+        let nodeIDs = nodes ?? state.nodes.keys.sorted()
+        release(&state, needs: needs, services: serviceIDs, nodes: nodeIDs)
+        state.syncIndex()
+        var used = PassAddresses(state)
 
-        for serviceID in state.services.keys.sorted() {
+        for serviceID in serviceIDs {
             guard var service = state.services[serviceID] else { continue }
             guard service.spec.effectiveEndpointMode == .vip else { continue }
             for networkID in service.networkIDs
             where !service.virtualIPs.contains(where: { $0.networkID == networkID }) {
                 guard let network = state.networks[networkID] else { continue }
-                switch nextAddress(
-                    &state, network: network, used: &used[networkID, default: [:]], owner: service.spec.name)
-                {
+                switch nextAddress(&state, network: network, used: &used) {
                 case .success(let address):
                     service.virtualIPs.append(VirtualIP(networkID: networkID, address: address))
                 case .failure:
@@ -289,14 +276,12 @@ public enum Allocator {
             if service != state.services[serviceID] { state.services[serviceID] = service }
         }
 
-        for nodeID in state.nodes.keys.sorted() {
+        for nodeID in nodeIDs {
             guard var node = state.nodes[nodeID] else { continue }
-            for networkID in (needed[nodeID] ?? ingressOnly(state)).sorted()
+            for networkID in needs.networks(of: nodeID, state.index).sorted()
             where node.loadBalancerIPs[networkID] == nil {
                 guard let network = state.networks[networkID] else { continue }
-                switch nextAddress(
-                    &state, network: network, used: &used[networkID, default: [:]], owner: "lb \(node.name)")
-                {
+                switch nextAddress(&state, network: network, used: &used) {
                 case .success(let address):
                     node.loadBalancerIPs[networkID] = address
                 case .failure(let error):
@@ -306,18 +291,12 @@ public enum Allocator {
             if node != state.nodes[nodeID] { state.nodes[nodeID] = node }
         }
 
-        let unallocated = state.tasks.values.filter { task in
-            task.desiredState != .shutdown && !task.state.isTerminal
-                && (task.state == .new || task.endpoints.contains { $0.address == nil })
-        }
-        for taskID in unallocated.map(\.id).sorted() {
+        for taskID in state.index.needsAllocation.sorted() {
             guard var task = state.tasks[taskID] else { continue }
             var failure: String?
             for index in task.endpoints.indices where task.endpoints[index].address == nil {
                 guard let network = state.networks[task.endpoints[index].networkID] else { continue }
-                switch nextAddress(
-                    &state, network: network, used: &used[network.id, default: [:]], owner: task.name)
-                {
+                switch nextAddress(&state, network: network, used: &used) {
                 case .success(let address):
                     task.endpoints[index].address = address
                     task.endpoints[index].mac = MACAddress(derivedFrom: address)
@@ -341,66 +320,96 @@ public enum Allocator {
     /// task that has not stopped, and (first eligible node only) networks of tasks waiting for a
     /// node where no eligible node has one. Placement gives a node the ones a new task needs.
     static func loadBalancerNetworks(_ state: ClusterState, nodeID: String) -> Set<String> {
-        loadBalancerNetworksByNode(state)[nodeID] ?? ingressOnly(state)
-    }
-
-    /// `loadBalancerNetworks` of every node that has a task, in one pass over the tasks.
-    static func loadBalancerNetworksByNode(_ state: ClusterState) -> [String: Set<String>] {
-        let ingress = ingressOnly(state)
-        var networks: [String: Set<String>] = [:]
-        var waiting = Set<String>()
-        for task in state.tasks.values where !task.state.isTerminal {
-            guard let nodeID = task.nodeID else {
-                if task.desiredState == .running { waiting.formUnion(task.endpoints.map(\.networkID)) }
-                continue
-            }
-            for endpoint in task.endpoints { networks[nodeID, default: ingress].insert(endpoint.networkID) }
-        }
-        // A network with tasks waiting for a node keeps one load balancer (on the first eligible
-        // node) before task addresses are handed out, so tasks cannot take the last address and
-        // leave no node able to run them. Placement gives the other nodes theirs.
-        let eligible = state.nodes.values.filter(Orchestrator.eligible).sorted {
-            ($0.name, $0.id) < ($1.name, $1.id)
-        }
-        if let first = eligible.first {
-            for networkID in waiting
-            where !eligible.contains(where: { networks[$0.id]?.contains(networkID) == true }) {
-                networks[first.id, default: ingress].insert(networkID)
-            }
-        }
-        return networks
-    }
-
-    static func ingressOnly(_ state: ClusterState) -> Set<String> {
-        state.ingressNetwork.map { [$0.id] } ?? []
+        var indexed = state
+        indexed.syncIndex()
+        return LoadBalancerNeeds(indexed).networks(of: nodeID, indexed.index)
     }
 
     /// Addresses come back when the agent reported the task stopped, when a service leaves a
     /// network, and when a node no longer has tasks on a network.
-    static func release(_ state: inout ClusterState, needed: [String: Set<String>]) {
-        for (taskID, task) in state.tasks where task.state.isTerminal {
-            if task.endpoints.contains(where: { $0.address != nil }) {
-                var released = task
-                for index in released.endpoints.indices {
-                    released.endpoints[index].address = nil
-                    released.endpoints[index].mac = nil
-                }
-                state.tasks[taskID] = released
+    static func release(
+        _ state: inout ClusterState, needs: LoadBalancerNeeds, services: [String], nodes: [String]
+    ) {
+        for taskID in state.index.holdingStopped {
+            guard var released = state.tasks[taskID] else { continue }
+            for index in released.endpoints.indices {
+                released.endpoints[index].address = nil
+                released.endpoints[index].mac = nil
             }
+            state.tasks[taskID] = released
         }
-        for (serviceID, service) in state.services {
+        for serviceID in services {
+            guard let service = state.services[serviceID] else { continue }
             let keep = service.virtualIPs.filter {
                 service.spec.effectiveEndpointMode == .vip && service.networkIDs.contains($0.networkID)
                     && state.networks[$0.networkID] != nil
             }
             if keep != service.virtualIPs { state.services[serviceID]?.virtualIPs = keep }
         }
-        for (nodeID, node) in state.nodes {
-            let needs = needed[nodeID] ?? ingressOnly(state)
+        for nodeID in nodes {
+            guard let node = state.nodes[nodeID] else { continue }
+            let needed = needs.networks(of: nodeID, state.index)
             let keep = node.loadBalancerIPs.filter {
-                needs.contains($0.key) && state.networks[$0.key] != nil
+                needed.contains($0.key) && state.networks[$0.key] != nil
             }
             if keep != node.loadBalancerIPs { state.nodes[nodeID]?.loadBalancerIPs = keep }
         }
+    }
+}
+
+/// Which networks nodes need a load-balancer address on, from the kept indexes.
+struct LoadBalancerNeeds {
+    let ingress: Set<String>
+    /// The first eligible node, and the networks it holds one on for tasks waiting for a node.
+    let first: String?
+    let unserved: Set<String>
+
+    init(_ state: ClusterState) {
+        ingress = state.ingressNetwork.map { [$0.id] } ?? []
+        let index = state.index
+        first = index.eligibleNodes.first
+        // A network with tasks waiting for a node keeps one load balancer (on the first eligible
+        // node) before task addresses are handed out, so tasks cannot take the last address and
+        // leave no node able to run them. Placement gives the other nodes theirs.
+        unserved = Set(
+            index.unplacedNetworks.keys.filter { networkID in
+                !index.eligibleNodes.contains { index.liveNetworksByNode[$0]?[networkID] != nil }
+            })
+    }
+
+    func networks(of nodeID: String, _ index: ClusterIndex) -> Set<String> {
+        var networks = ingress
+        if let live = index.liveNetworksByNode[nodeID] { networks.formUnion(live.keys) }
+        if nodeID == first { networks.formUnion(unserved) }
+        return networks
+    }
+}
+
+/// The addresses in use during one pass: the index's (as the pass began) plus those the pass has
+/// handed out and the quarantined ones.
+public struct PassAddresses: Sendable {
+    private let base: [String: [UInt32: Int]]
+    private var taken: [String: Set<UInt32>] = [:]
+    /// Networks found full in this pass, with the error that said so.
+    var exhausted: [String: Allocator.ExhaustedError] = [:]
+
+    init(_ state: ClusterState) {
+        base = state.index.usedAddresses
+        for entry in state.cursors.quarantined ?? [] { take(entry.address.value, on: entry.networkID) }
+    }
+
+    func contains(_ address: UInt32, on networkID: String) -> Bool {
+        base[networkID]?[address] != nil || taken[networkID]?.contains(address) == true
+    }
+
+    mutating func take(_ address: UInt32, on networkID: String) {
+        taken[networkID, default: []].insert(address)
+    }
+
+    /// Addresses in use inside `range` on the network.
+    func count(on networkID: String, in range: ClosedRange<UInt32>) -> Int {
+        let held = base[networkID]?.keys.filter { range.contains($0) } ?? []
+        let added = taken[networkID]?.filter { range.contains($0) && base[networkID]?[$0] == nil } ?? []
+        return held.count + added.count
     }
 }

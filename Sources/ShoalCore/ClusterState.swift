@@ -39,8 +39,56 @@ public struct ClusterState: Codable, Equatable, Sendable {
     public var services: ObjectMap<Service> = [:]
     public var tasks: ObjectMap<ClusterTask> = [:]
     public var cursors = AllocatorCursors()
+    /// Kept up to date by `syncIndex` and each commit; neither stored nor compared.
+    var index = ClusterIndex()
+    /// What committed writes changed that no reconcile pass has covered yet.
+    var unreconciled = Unreconciled()
 
     public init() {}
+
+    enum CodingKeys: String, CodingKey { case nodes, networks, services, tasks, cursors }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        nodes = try container.decode(ObjectMap<Node>.self, forKey: .nodes)
+        networks = try container.decode(ObjectMap<Network>.self, forKey: .networks)
+        services = try container.decode(ObjectMap<Service>.self, forKey: .services)
+        tasks = try container.decode(ObjectMap<ClusterTask>.self, forKey: .tasks)
+        cursors = try container.decode(AllocatorCursors.self, forKey: .cursors)
+        index = ClusterIndex(rebuiltFrom: self)
+    }
+
+    /// Equal objects and cursors; the indexes follow from them.
+    public static func == (lhs: ClusterState, rhs: ClusterState) -> Bool {
+        lhs.nodes == rhs.nodes && lhs.networks == rhs.networks && lhs.services == rhs.services
+            && lhs.tasks == rhs.tasks && lhs.cursors == rhs.cursors
+    }
+
+    /// Lets go of the indexes (a snapshot that only readers use); the next pass on this state
+    /// builds them again. A write sharing them with a snapshot would copy every index map.
+    mutating func dropIndexes() { index = ClusterIndex() }
+
+    /// Brings the indexes up to date with every object touched since the last commit.
+    mutating func syncIndex() {
+        guard index.built else {
+            index = ClusterIndex(rebuiltFrom: self)
+            return
+        }
+        for id in tasks.touchedIDs { index.update(task: id, tasks[id]) }
+        for id in nodes.touchedIDs { index.update(node: id, nodes[id]) }
+        for id in services.touchedIDs { index.update(service: id, services[id]) }
+        for id in networks.touchedIDs { index.update(network: id, networks[id]) }
+    }
+
+    /// Ids changed since the last pass: by earlier commits, and touched in this write so far.
+    var changedSinceLastPass: Unreconciled {
+        var changed = unreconciled
+        changed.tasks.formUnion(tasks.touchedIDs)
+        changed.services.formUnion(services.touchedIDs)
+        changed.nodes.formUnion(nodes.touchedIDs)
+        changed.networks.formUnion(networks.touchedIDs)
+        return changed
+    }
 
     public var ingressNetwork: Network? { networks.values.first { $0.ingress } }
 
@@ -49,7 +97,20 @@ public struct ClusterState: Codable, Equatable, Sendable {
     }
 
     public func service(named nameOrID: String) -> Service? {
-        services[nameOrID] ?? services.values.first { $0.spec.name == nameOrID }
+        if let service = services[nameOrID] { return service }
+        // The name index may lag this write's own changes: a miss there looks at every service.
+        for id in index.serviceNames[nameOrID.lowercased()] ?? [] {
+            if let service = services[id], service.spec.name == nameOrID { return service }
+        }
+        return services.values.first { $0.spec.name == nameOrID }
+    }
+
+    /// Services that share `name` ignoring case, or whose id is `name` (for `checkUniqueName`).
+    mutating func servicesClashing(with name: String) -> [(id: String, name: String)] {
+        syncIndex()
+        var ids = index.serviceNames[name.lowercased()] ?? []
+        if services[name] != nil { ids.insert(name) }
+        return ids.sorted().compactMap { id in services[id].map { (id, $0.spec.name) } }
     }
 
     public func node(named nameOrID: String) -> Node? {

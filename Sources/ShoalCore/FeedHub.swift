@@ -7,7 +7,9 @@ import Synchronization
 /// its next message when its connection asks for it, from the keys logged since what it last sent,
 /// so commits that arrive while it is busy are coalesced into one INCREMENTAL and a slow agent
 /// costs nothing while it is slow; one that fell behind the bounded logs gets a COMPLETE. Message
-/// bytes are assembled outside the lock from objects encoded once per change.
+/// bytes are assembled outside the lock from objects encoded once per change; a COMPLETE is handed
+/// out in parts of about `partLimit` bytes (`CompleteCursor`), so what a feed holds does not grow
+/// with its view.
 final class FeedHub: Sendable {
     struct Subscriber {
         let token: Int
@@ -17,13 +19,19 @@ final class FeedHub: Sendable {
         /// A message to send before anything else (a resume's INCREMENTAL).
         var first: [UInt8]?
         var needsComplete = true
+        /// A COMPLETE being handed out in parts.
+        var complete: CompleteCursor?
+        /// Bytes of the last line or part handed to the connection (held until it asks for more).
+        var handedOut = 0
         var dirty = false
         var keepaliveDue = false
         /// The node was removed: send the last changes (its view empties), then end.
         var finishing = false
         var waiter: CheckedContinuation<Void, Never>?
 
-        var hasWork: Bool { first != nil || needsComplete || dirty || keepaliveDue || finishing }
+        var hasWork: Bool {
+            first != nil || needsComplete || complete != nil || dirty || keepaliveDue || finishing
+        }
     }
 
     struct Hub {
@@ -37,12 +45,16 @@ final class FeedHub: Sendable {
 
     private enum Step: Sendable {
         case line([UInt8])
-        case complete(revision: UInt64, parts: [[String: [UInt8]]], identity: String)
         case incremental(from: UInt64, to: UInt64, changes: [String: [UInt8]?], identity: String)
         case wait, again, end
     }
 
     private let hub = Mutex(Hub())
+    /// About how many bytes of a COMPLETE one part holds (tests make it small).
+    let partLimit = Atomic<Int>(64 * 1024)
+    /// The largest INCREMENTAL a feed is handed whole; larger changes go as a COMPLETE in parts, so
+    /// what a feed holds stays bounded (1,000 feeds x 256 KiB) however much changes at once.
+    let incrementalLimit = Atomic<Int>(256 * 1024)
 
     /// Reads the hub under its lock (statistics).
     func withHub<T: Sendable>(_ body: (Hub) -> T) -> T { hub.withLock { body($0) } }
@@ -135,28 +147,35 @@ final class FeedHub: Sendable {
     /// Open feeds, for tests.
     var subscriberCount: Int { hub.withLock { $0.subscribers.count } }
 
-    /// A node's whole view as the feeds have it now, decoded, and its revision (tests compare it
-    /// with `NodeView.compute`).
+    /// A node's whole view as the feeds have it now, decoded from a COMPLETE written in parts, and
+    /// its revision (tests compare it with `NodeView.compute`).
     func currentView(of nodeID: String) -> (revision: UInt64, objects: [String: FeedObject]) {
-        let (revision, parts) = hub.withLock { ($0.tables.revision, $0.tables.view(of: nodeID)) }
-        var objects: [String: FeedObject] = [:]
-        for part in parts {
-            for (key, bytes) in part {
-                objects[key] = try? JSONDecoder().decode(FeedObject.self, from: Data(bytes))
+        hub.withLock { hub in
+            let tables = hub.tables
+            var cursor = CompleteCursor(
+                revision: tables.revision, store: "", tables: tables.viewTables(of: nodeID))
+            var line: [UInt8] = []
+            while !cursor.done { line += cursor.nextPart(from: tables.sources(cursor.tables), limit: 4096) }
+            var view = FeedView()
+            if let message = try? JSONDecoder().decode(FeedMessage.self, from: Data(line)) {
+                _ = view.apply(message)
             }
+            return (tables.revision, view.objects)
         }
-        return (revision, objects)
     }
 
-    /// The feed's next line, waiting until there is one; nil when the feed ended.
+    /// The feed's next line, or part of a COMPLETE, waiting until there is one; nil when the feed ended.
     func next(nodeID: String, token: Int) async -> [UInt8]? {
         while true {
             switch step(nodeID: nodeID, token: token) {
             case .line(let line): return line
-            case .complete(let revision, let parts, let identity):
-                return FeedBytes.complete(revision: revision, parts: parts, store: identity)
             case .incremental(let from, let to, let changes, let identity):
-                return FeedBytes.incremental(from: from, to: to, changes: changes, store: identity)
+                let line = FeedBytes.incremental(from: from, to: to, changes: changes, store: identity)
+                hub.withLock { hub in
+                    guard hub.subscribers[nodeID]?.token == token else { return }
+                    hub.subscribers[nodeID]?.handedOut = line.count
+                }
+                return line
             case .again: continue
             case .end: return nil
             case .wait:
@@ -178,6 +197,16 @@ final class FeedHub: Sendable {
         }
     }
 
+    /// The next whole line from a feed's parts; nil when the feed ended.
+    static func wholeLine(_ next: () async -> [UInt8]?) async -> [UInt8]? {
+        var line: [UInt8] = []
+        while let part = await next() {
+            line += part
+            if part.last == UInt8(ascii: "\n") { return line }
+        }
+        return nil
+    }
+
     /// What the feed does next, decided under the lock; the bytes are assembled outside it.
     private func step(nodeID: String, token: Int) -> Step {
         hub.withLock { hub -> Step in
@@ -185,16 +214,34 @@ final class FeedHub: Sendable {
             var ended = false
             defer { hub.subscribers[nodeID] = ended ? nil : subscriber }
             let tables = hub.tables
+            // The connection asks again: it wrote what it was handed.
+            subscriber.handedOut = 0
+            func handOut(_ line: [UInt8]) -> Step {
+                subscriber.handedOut = line.count
+                return .line(line)
+            }
+            func nextPart(_ cursor: CompleteCursor) -> Step {
+                var cursor = cursor
+                let part = cursor.nextPart(
+                    from: tables.sources(cursor.tables), limit: partLimit.load(ordering: .relaxed))
+                subscriber.complete = cursor.done ? nil : cursor
+                return handOut(part)
+            }
+            // A COMPLETE under way goes on before anything else: it is one line.
+            if let cursor = subscriber.complete { return nextPart(cursor) }
             if let first = subscriber.first {
                 subscriber.first = nil
-                return .line(first)
+                return handOut(first)
             }
             var changes: [String: [UInt8]?]?
             if subscriber.dirty && !subscriber.needsComplete {
                 subscriber.dirty = false
+                // Fell behind the logs, or changes too large to hand out as one line (a node
+                // joining networks of thousands of endpoints): a COMPLETE, in parts. A removed
+                // node's feed still ends with its INCREMENTAL.
                 changes = tables.changes(
-                    for: nodeID, since: subscriber.sent, sentNetworks: subscriber.sentNetworks)
-                // Fell behind the logs: a COMPLETE.
+                    for: nodeID, since: subscriber.sent, sentNetworks: subscriber.sentNetworks,
+                    byteLimit: subscriber.finishing ? .max : incrementalLimit.load(ordering: .relaxed))
                 if changes == nil { subscriber.needsComplete = true }
             }
             if subscriber.needsComplete {
@@ -202,8 +249,10 @@ final class FeedHub: Sendable {
                 subscriber.dirty = false
                 subscriber.sent = tables.revision
                 subscriber.sentNetworks = tables.networks(of: nodeID)
-                return .complete(
-                    revision: tables.revision, parts: tables.view(of: nodeID), identity: hub.identity)
+                return nextPart(
+                    CompleteCursor(
+                        revision: tables.revision, store: hub.identity, tables: tables.viewTables(of: nodeID))
+                )
             }
             if let changes {
                 // Nothing for this view: `sent` stays, so the next INCREMENTAL starts where the agent is.
@@ -219,7 +268,7 @@ final class FeedHub: Sendable {
             }
             if subscriber.keepaliveDue {
                 subscriber.keepaliveDue = false
-                return .line(FeedBytes.keepalive(revision: subscriber.sent, store: hub.identity))
+                return handOut(FeedBytes.keepalive(revision: subscriber.sent, store: hub.identity))
             }
             return .wait
         }
@@ -229,21 +278,9 @@ final class FeedHub: Sendable {
 /// Feed lines assembled from encoded objects, byte for byte what `FeedLine.encode` makes of the
 /// same message (sorted keys), without decoding or encoding the objects again.
 enum FeedBytes {
-    static func complete(revision: UInt64, parts: [[String: [UInt8]]], store: String) -> [UInt8] {
-        var objects: [(String, [UInt8])] = []
-        for part in parts { objects.append(contentsOf: part.map { ($0.key, $0.value) }) }
-        objects.sort { $0.0 < $1.0 }
-        var line = Array(#"{"objects":["#.utf8)
-        line.reserveCapacity(objects.reduce(64) { $0 + $1.1.count + 1 })
-        for (index, object) in objects.enumerated() {
-            if index > 0 { line.append(UInt8(ascii: ",")) }
-            line.append(contentsOf: object.1)
-        }
-        line.append(contentsOf: #"],"revision":\#(revision),"store":"#.utf8)
-        line.append(contentsOf: string(store))
-        line.append(contentsOf: #","type":"complete"}"#.utf8)
-        line.append(UInt8(ascii: "\n"))
-        return line
+    /// About the bytes one change adds to an INCREMENTAL.
+    static func changeSize(key: String, object: [UInt8]?) -> Int {
+        key.utf8.count + 40 + (object?.count ?? 0)
     }
 
     /// Removals first, then upserts, each by key (as `feedDiff` orders them).

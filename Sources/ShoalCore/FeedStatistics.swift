@@ -9,11 +9,16 @@ public struct FeedStatistics: Sendable, CustomStringConvertible {
     public var objectBytes = 0
     public var logEntries = 0
     public var logKeyBytes = 0
+    /// COMPLETEs being handed out in parts, and the bytes of lines or parts handed to connections
+    /// and not yet written (each feed holds at most one).
+    public var completesInFlight = 0
+    public var handedOutBytes = 0
 
     public var description: String {
         "feeds: revision \(revision), \(subscribers) subscribers (oldest sent \(oldestSent)), \(tables) tables,"
             + " \(objects) objects of \(objectBytes / 1024) KiB, \(logEntries) log entries"
-            + " (keys \(logKeyBytes / 1024) KiB)"
+            + " (keys \(logKeyBytes / 1024) KiB), \(completesInFlight) COMPLETEs in flight,"
+            + " \(handedOutBytes / 1024) KiB handed out"
     }
 }
 
@@ -27,6 +32,10 @@ extension FeedHub {
             var statistics = hub.tables.statistics
             statistics.subscribers = hub.subscribers.count
             statistics.oldestSent = hub.subscribers.values.map(\.sent).min() ?? hub.tables.revision
+            for subscriber in hub.subscribers.values {
+                if subscriber.complete != nil { statistics.completesInFlight += 1 }
+                statistics.handedOutBytes += subscriber.handedOut
+            }
             return statistics
         }
     }

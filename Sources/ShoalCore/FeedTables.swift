@@ -15,6 +15,8 @@ struct FeedTables {
     private(set) var cluster = ClusterState()
     /// Encoded objects (JSON, as in a COMPLETE) by table, then key.
     private(set) var tables: [String: [String: [UInt8]]] = [:]
+    /// Each table's keys in order, so a COMPLETE can be written in parts by key (`CompleteCursor`).
+    private(set) var sortedKeys: [String: [String]] = [:]
     private(set) var logs: [String: ChangeLog] = [:]
     /// Per node: live tasks per network it takes part in (ingress is implied).
     private var membership: [String: [String: Int]] = [:]
@@ -139,16 +141,66 @@ struct FeedTables {
         revision = batch.revision
         var changed = Set<String>()
         for (table, keys) in touched {
+            var added: [String] = []
+            var removed: Set<String> = []
             for key in keys.sorted() {
                 let bytes = object(key, table: table).flatMap { try? encoder.encode($0) }.map(Array.init)
-                if tables[table]?[key] == bytes { continue }
+                let old = tables[table]?[key]
+                if old == bytes { continue }
+                if old == nil {
+                    added.append(key)
+                } else if bytes == nil {
+                    removed.insert(key)
+                }
                 tables[table, default: [:]][key] = bytes
                 logs[table, default: ChangeLog()].append(revision: revision, key: key, limit: logLimit)
                 changed.insert(table)
             }
-            if tables[table]?.isEmpty == true { tables[table] = nil }
+            if tables[table]?.isEmpty == true {
+                tables[table] = nil
+                sortedKeys[table] = nil
+            } else if !added.isEmpty || !removed.isEmpty {
+                sortedKeys[table] = Self.merge(sortedKeys[table] ?? [], adding: added, removing: removed)
+            }
         }
         return changed
+    }
+
+    /// `keys` (sorted) with `added` (sorted, none of them in `keys`) and without `removed`: a few
+    /// by binary search, many in one pass.
+    static func merge(_ keys: [String], adding added: [String], removing removed: Set<String>) -> [String] {
+        if added.count + removed.count > 8 && (added.count + removed.count) * 16 > keys.count {
+            var result: [String] = []
+            result.reserveCapacity(keys.count + added.count)
+            var next = added.startIndex
+            for key in keys where !removed.contains(key) {
+                while next < added.endIndex && added[next] < key {
+                    result.append(added[next])
+                    next += 1
+                }
+                result.append(key)
+            }
+            result.append(contentsOf: added[next...])
+            return result
+        }
+        var result = keys
+        for key in removed {
+            let index = lowerBound(key, in: result)
+            if index < result.count && result[index] == key { result.remove(at: index) }
+        }
+        for key in added { result.insert(key, at: lowerBound(key, in: result)) }
+        return result
+    }
+
+    /// The first index in sorted `keys` whose key is not below `key`.
+    static func lowerBound(_ key: String, in keys: [String]) -> Int {
+        var low = 0
+        var high = keys.count
+        while low < high {
+            let middle = (low + high) / 2
+            if keys[middle] < key { low = middle + 1 } else { high = middle }
+        }
+        return low
     }
 
     /// The object `key` names in `table`, as the state now has it (nil: not in the view).
@@ -189,39 +241,53 @@ struct FeedTables {
 
     // MARK: what one feed is sent
 
-    /// A node's whole view: its own table and those of its networks.
-    func view(of nodeID: String) -> [[String: [UInt8]]] {
-        var parts = [tables[Self.nodeTable(nodeID)] ?? [:]]
-        for networkID in networks(of: nodeID) { parts.append(tables[Self.networkTable(networkID)] ?? [:]) }
-        return parts
+    /// The tables of a node's whole view: its own and those of its networks.
+    func viewTables(of nodeID: String) -> [String] {
+        [Self.nodeTable(nodeID)] + networks(of: nodeID).sorted().map(Self.networkTable)
+    }
+
+    /// Tables by name as they are now (a missing one is empty), for a COMPLETE's next part.
+    func sources(_ names: [String]) -> [CompleteSource] {
+        names.map { CompleteSource(objects: tables[$0] ?? [:], keys: sortedKeys[$0] ?? []) }
     }
 
     /// What changed in a node's view since it was sent at `since` with `sentNetworks`: keys to
-    /// upsert (with their bytes) or remove (nil); nil when a log no longer reaches back to `since`.
-    /// A removal may name a key the feed never had (added and removed in between): harmless.
-    func changes(for nodeID: String, since: UInt64, sentNetworks: Set<String>) -> [String: [UInt8]?]? {
+    /// upsert (with their bytes) or remove (nil); nil when a log no longer reaches back to `since`,
+    /// or when the INCREMENTAL would be larger than `byteLimit` (a COMPLETE in parts is then what
+    /// the feed is sent: it holds no copy of the changes). A removal may name a key the feed never
+    /// had (added and removed in between): harmless.
+    func changes(
+        for nodeID: String, since: UInt64, sentNetworks: Set<String>, byteLimit: Int = .max
+    ) -> [String: [UInt8]?]? {
         let current = networks(of: nodeID)
         var result: [String: [UInt8]?] = [:]
+        var size = 0
+        /// Adds one change; false once the changes are over the limit.
+        func add(_ key: String, _ bytes: [UInt8]?) -> Bool {
+            size += FeedBytes.changeSize(key: key, object: bytes)
+            result[key] = .some(bytes)
+            return size <= byteLimit
+        }
         func logged(_ table: String) -> [String]? {
             guard let log = logs[table] else { return [] }
             return log.keys(after: since)
         }
         let own = Self.nodeTable(nodeID)
         guard let ownKeys = logged(own) else { return nil }
-        for key in ownKeys { result[key] = .some(tables[own]?[key]) }
+        for key in ownKeys { guard add(key, tables[own]?[key]) else { return nil } }
         for networkID in current.union(sentNetworks) {
             let table = Self.networkTable(networkID)
             let objects = tables[table] ?? [:]
             switch (sentNetworks.contains(networkID), current.contains(networkID)) {
             case (false, true):
-                for (key, bytes) in objects { result[key] = .some(bytes) }
+                for (key, bytes) in objects { guard add(key, bytes) else { return nil } }
             case (true, false):
                 guard let keys = logged(table) else { return nil }
-                for key in objects.keys { result[key] = .some(nil) }
-                for key in keys { result[key] = .some(nil) }
+                for key in objects.keys { guard add(key, nil) else { return nil } }
+                for key in keys { guard add(key, nil) else { return nil } }
             default:
                 guard let keys = logged(table) else { return nil }
-                for key in keys { result[key] = .some(objects[key]) }
+                for key in keys { guard add(key, objects[key]) else { return nil } }
             }
         }
         return result

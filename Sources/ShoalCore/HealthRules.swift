@@ -63,8 +63,9 @@ enum HealthRules {
     /// A running task unhealthy for longer than its check's `replaceAfterSeconds` is told to stop;
     /// the orchestrator starts its replacement in the same pass (Swarm replaces an unhealthy task).
     static func replaceUnhealthy(_ state: inout ClusterState, now: Double) {
-        for (id, task) in state.tasks where task.desiredState == .running && task.state == .running {
-            guard task.health == .unhealthy, let since = task.unhealthySince,
+        for id in state.index.unhealthy {
+            guard let task = state.tasks[id], task.desiredState == .running, task.state == .running,
+                task.health == .unhealthy, let since = task.unhealthySince,
                 let check = task.spec.healthCheck, now >= since + check.replaceAfterSeconds
             else { continue }
             state.tasks[id]?.desiredState = .shutdown

@@ -9,6 +9,10 @@ public struct ManagerConfig: Sendable, Equatable {
     public var feedKeepaliveSeconds: Double
     /// The reconciler also runs this often without changes (liveness, drain timers, update delays).
     public var tickSeconds: Double
+    /// Every this many seconds the timer's pass looks at everything instead of the changes and
+    /// timers only (a safety net: retries that wait for nothing to change, such as a node's
+    /// load-balancer address on a full network).
+    public var fullPassSeconds: Double = 30
     /// Accept the underlay address a node declares even when it connects from another one
     /// (`--trust-node-addresses`); by default the manager takes the address it sees.
     public var trustDeclaredNodeAddresses = false
@@ -35,15 +39,22 @@ public struct FeedSubscription: Sendable {
     /// Stops the feed (the connection closed).
     public let cancel: @Sendable () -> Void
 
-    /// The messages as they go on the wire: one JSON line each, newline included.
-    public var lines: AsyncStream<[UInt8]> { AsyncStream(unfolding: next, onCancel: cancel) }
+    /// The bytes as they go on the wire: one JSON line per message, newline included; a COMPLETE
+    /// comes in parts of about 64 KiB (only its last part ends with the newline), others whole.
+    public var chunks: AsyncStream<[UInt8]> { AsyncStream(unfolding: next, onCancel: cancel) }
+
+    /// The messages as whole lines (a COMPLETE's parts joined: it holds a whole view).
+    public var lines: AsyncStream<[UInt8]> {
+        let next = next
+        return AsyncStream(unfolding: { await FeedHub.wholeLine(next) }, onCancel: cancel)
+    }
 
     /// The messages, decoded.
     public var messages: AsyncStream<FeedMessage> {
         let next = next
         return AsyncStream(
             unfolding: {
-                guard let line = await next() else { return nil }
+                guard let line = await FeedHub.wholeLine(next) else { return nil }
                 return try? JSONDecoder().decode(FeedMessage.self, from: Data(line))
             }, onCancel: cancel)
     }
@@ -121,9 +132,13 @@ public actor Manager {
         try await reconcile()
     }
 
-    /// One reconciliation pass, committed as one revision (or none when nothing changed).
+    /// One full reconciliation pass, committed as one revision (or none when nothing changed).
     @discardableResult
-    public func reconcile() async throws -> UInt64 {
+    public func reconcile() async throws -> UInt64 { try await reconcile(scope: .full) }
+
+    /// A pass over what changed since the last one (`.changes`) or over everything (`.full`).
+    @discardableResult
+    func reconcile(scope: PassScope) async throws -> UInt64 {
         passesRunning += 1
         defer {
             passesRunning -= 1
@@ -131,14 +146,14 @@ public actor Manager {
             passWaiters = []
             for waiter in waiters { waiter.resume() }
         }
-        let pass = reconcilePass()
+        let pass = reconcilePass(scope: scope)
         let (_, revision) = try await store.write { state in pass(&state) }
         reconciledThrough = max(reconciledThrough, revision)
         return revision
     }
 
     /// The orchestrator's pass as a store-write body, with the clock read now.
-    private func reconcilePass() -> @Sendable (inout ClusterState) -> Void {
+    private func reconcilePass(scope: PassScope) -> @Sendable (inout ClusterState) -> Void {
         let now = clock()
         let heartbeats = heartbeats
         let startedAt = startedAt
@@ -149,7 +164,8 @@ public actor Manager {
             let floor = max(startedAt, heartbeats.lastOverload ?? startedAt)
             for id in state.nodes.keys where lastSeen[id] == nil { lastSeen[id] = floor }
             Orchestrator.reconcile(
-                &state, now: now, lastHeartbeat: lastSeen, config: config, makeID: ObjectID.make)
+                &state, now: now, lastHeartbeat: lastSeen, config: config, makeID: ObjectID.make, scope: scope
+            )
         }
     }
 
@@ -160,7 +176,7 @@ public actor Manager {
             if passesRunning > 0 {
                 await withCheckedContinuation { passWaiters.append($0) }
             } else {
-                try await reconcile()
+                try await reconcile(scope: .changes)
             }
         }
     }
@@ -170,7 +186,8 @@ public actor Manager {
     /// every earlier commit too; an operation that throws commits nothing.
     @discardableResult
     public func apply<T: Sendable>(_ body: @Sendable (inout ClusterState) throws -> T) async throws -> T {
-        let pass = reconcilePass()
+        // Scoped to what the write and the commits before it changed (the kept indexes find the rest).
+        let pass = reconcilePass(scope: .changes)
         let (result, revision) = try await store.write { state in
             let result = try body(&state)
             pass(&state)
@@ -267,9 +284,14 @@ public actor Manager {
                 for await revision in commits { try? await self.reconciled(through: revision) }
             }
             group.addTask {
+                // Timers (heartbeats, drains, health, update delays) are checked by every pass; a
+                // full pass costs in proportion to the cluster, so it runs less often.
+                let everyFull = max(1, Int((self.config.fullPassSeconds / max(tick, 0.001)).rounded()))
+                var ticks = 0
                 while !Task.isCancelled {
                     try? await Task.sleep(for: .seconds(tick))
-                    _ = try? await self.reconcile()
+                    ticks += 1
+                    _ = try? await self.reconcile(scope: ticks % everyFull == 0 ? .full : .changes)
                 }
             }
             await group.waitForAll()

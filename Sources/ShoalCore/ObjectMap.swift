@@ -22,6 +22,12 @@ public struct ObjectMap<Value: Codable & Equatable & Sendable>: Sendable, Sequen
         }
     }
 
+    /// Ids written since tracking was reset.
+    var touchedIDs: Dictionary<String, Value?>.Keys { originals.keys }
+
+    /// The value `id` had before this write first touched it (nil: untouched or absent).
+    func original(_ id: String) -> Value? { originals[id] ?? nil }
+
     public var values: Dictionary<String, Value>.Values { dictionary.values }
     public var keys: Dictionary<String, Value>.Keys { dictionary.keys }
     public var count: Int { dictionary.count }

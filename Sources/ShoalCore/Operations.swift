@@ -234,8 +234,7 @@ public enum Operations {
         _ spec: ServiceSpec, id: String, state: inout ClusterState, config: AllocatorConfig
     ) throws(StoreError) -> Service {
         let networkIDs = try validateService(spec, state: state)
-        try checkUniqueName(
-            spec.name, kind: "service", named: state.services.values.map { ($0.id, $0.spec.name) })
+        try checkUniqueName(spec.name, kind: "service", named: state.servicesClashing(with: spec.name))
         let ports = try Allocator.resolvePorts(
             spec.ports ?? [], serviceID: id, state: &state, config: config, previous: [])
         let service = Service(id: id, status: "created", spec: spec, networkIDs: networkIDs, ports: ports)

@@ -20,35 +20,87 @@ public struct OrchestratorConfig: Sendable, Equatable {
     }
 }
 
+/// Which part of the state a reconcile pass looks at.
+public enum PassScope: Sendable {
+    /// Every service, node and task (the loop's timer pass, and `Manager.reconcile()`).
+    case full
+    /// What changed since the last pass: the services of changed tasks, changed services, and every
+    /// node when a node or network changed; timers (heartbeats, drains, health) are checked too.
+    case changes
+}
+
 /// Drives the state towards the specs: node liveness, task creation and removal, rolling updates,
 /// allocation and placement. A pure function of the state, the time and the heartbeats seen.
+/// It finds tasks through the kept indexes (`ClusterIndex`), so a pass scoped to the changes costs
+/// in proportion to them, not to the cluster.
 public enum Orchestrator {
     public static func reconcile(
         _ state: inout ClusterState, now: Double, lastHeartbeat: [String: Double], config: OrchestratorConfig,
-        makeID: () -> String
+        makeID: () -> String, scope: PassScope = .full
     ) {
         markDownNodes(&state, now: now, lastHeartbeat: lastHeartbeat, config: config)
+        state.syncIndex()
         moveTasksOffUnfitNodes(&state, now: now)
         HealthRules.replaceUnhealthy(&state, now: now)
-        // Tasks by service, built once per pass (filtering all tasks per service was quadratic).
-        var byService: [String: [String]] = [:]
-        for task in state.tasks.values { byService[task.serviceID, default: []].append(task.id) }
-        for serviceID in state.services.keys.sorted() {
-            reconcileService(
-                &state, serviceID: serviceID, taskIDs: &byService[serviceID, default: []], now: now,
-                makeID: makeID)
+        state.syncIndex()
+        let changed = state.changedSinceLastPass
+        // A node or network that changed can change every node's load balancers and every global
+        // service (its eligible nodes).
+        let everyNode = scope == .full || !changed.nodes.isEmpty || !changed.networks.isEmpty
+        let services =
+            scope == .full ? state.services.keys.sorted() : affectedServices(state, changed, everyNode)
+        for serviceID in services {
+            var taskIDs = Array(state.index.tasksByService[serviceID] ?? [])
+            reconcileService(&state, serviceID: serviceID, taskIDs: &taskIDs, now: now, makeID: makeID)
         }
-        stopOrphans(&state)
+        state.syncIndex()
+        stopOrphans(&state, services: scope == .full ? nil : changed.services)
         finishStopping(&state, now: now, config: config)
-        var used = Allocator.run(&state, now: now)
+        // The tasks this pass changed so far count too (a task stopped here frees its node's load balancer).
+        let nodes = everyNode ? nil : affectedNodes(state, state.changedSinceLastPass)
+        var used = Allocator.run(&state, now: now, services: services, nodes: nodes)
         schedule(&state, used: &used)
-        reap(&state, config: config)
-        let eligibleNodes = state.nodes.values.filter(eligible).count
-        for serviceID in state.services.keys {
+        state.syncIndex()
+        let changedNow = state.changedSinceLastPass
+        reap(&state, config: config, changed: scope == .full ? nil : changedNow)
+        state.syncIndex()
+        let statuses =
+            scope == .full ? state.services.keys.sorted() : affectedServices(state, changedNow, everyNode)
+        let eligibleNodes = state.index.eligibleNodes.count
+        for serviceID in statuses {
             updateServiceStatus(
-                &state, serviceID: serviceID, taskIDs: byService[serviceID] ?? [],
+                &state, serviceID: serviceID, taskIDs: Array(state.index.tasksByService[serviceID] ?? []),
                 eligibleNodes: eligibleNodes)
         }
+        state.unreconciled = Unreconciled(coveredByPass: true)
+    }
+
+    /// Changed services, services of changed tasks, services in a rolling update (its delay is a
+    /// timer) or waiting for a VIP, and every global service when nodes changed.
+    static func affectedServices(_ state: ClusterState, _ changed: Unreconciled, _ everyNode: Bool)
+        -> [String]
+    {
+        var services = changed.services.union(state.index.updatingServices)
+        services.formUnion(state.index.servicesMissingVIP)
+        for id in changed.tasks {
+            if let serviceID = state.index.tasks[id]?.serviceID ?? state.tasks.original(id)?.serviceID {
+                services.insert(serviceID)
+            }
+        }
+        if everyNode { services.formUnion(state.index.globalServices) }
+        return services.sorted()
+    }
+
+    /// Nodes whose load balancers the changed tasks can change, and the first eligible node (it
+    /// holds one for tasks waiting for a node).
+    static func affectedNodes(_ state: ClusterState, _ changed: Unreconciled) -> [String] {
+        var nodes = Set(state.index.eligibleNodes.prefix(1))
+        for id in changed.tasks {
+            if let nodeID = state.index.tasks[id]?.nodeID ?? state.tasks.original(id)?.nodeID {
+                nodes.insert(nodeID)
+            }
+        }
+        return nodes.sorted()
     }
 
     // MARK: nodes
@@ -68,17 +120,21 @@ public enum Orchestrator {
 
     /// Tasks on a DOWN or vanished node are replaced at once; a drained node's tasks drain first.
     static func moveTasksOffUnfitNodes(_ state: inout ClusterState, now: Double) {
-        for (id, task) in state.tasks where task.desiredState != .shutdown {
-            guard let nodeID = task.nodeID else { continue }
-            guard let node = state.nodes[nodeID], node.state == .ready else {
-                state.tasks[id]?.desiredState = .shutdown
-                state.tasks[id]?.status = "node \(state.nodes[nodeID]?.name ?? nodeID) is down; replaced"
-                continue
-            }
-            if node.availability == .drain && task.desiredState == .running {
-                state.tasks[id]?.desiredState = .draining
-                state.tasks[id]?.drainingSince = now
-                state.tasks[id]?.status = "node \(node.name) is drained; moving away"
+        for (nodeID, taskIDs) in state.index.tasksByNode where state.index.nodes[nodeID]?.eligible != true {
+            let node = state.nodes[nodeID]
+            if let node, node.state == .ready && node.availability != .drain { continue }
+            for id in taskIDs {
+                guard let task = state.tasks[id], task.desiredState != .shutdown else { continue }
+                guard let node, node.state == .ready else {
+                    state.tasks[id]?.desiredState = .shutdown
+                    state.tasks[id]?.status = "node \(state.nodes[nodeID]?.name ?? nodeID) is down; replaced"
+                    continue
+                }
+                if task.desiredState == .running {
+                    state.tasks[id]?.desiredState = .draining
+                    state.tasks[id]?.drainingSince = now
+                    state.tasks[id]?.status = "node \(node.name) is drained; moving away"
+                }
             }
         }
     }
@@ -245,18 +301,24 @@ public enum Orchestrator {
 
     // MARK: stopping
 
-    static func stopOrphans(_ state: inout ClusterState) {
-        for (id, task) in state.tasks
-        where state.services[task.serviceID] == nil && task.desiredState != .shutdown {
-            state.tasks[id]?.desiredState = .shutdown
-            state.tasks[id]?.status = "service \(task.serviceName) was removed"
+    /// Tasks of removed services stop; `services` limits the look to those (nil: every service).
+    static func stopOrphans(_ state: inout ClusterState, services: Set<String>?) {
+        let index = state.index
+        let candidates = services ?? Set(index.tasksByService.keys)
+        for serviceID in candidates where state.services[serviceID] == nil {
+            for id in index.tasksByService[serviceID] ?? [] {
+                guard let task = state.tasks[id], task.desiredState != .shutdown else { continue }
+                state.tasks[id]?.desiredState = .shutdown
+                state.tasks[id]?.status = "service \(task.serviceName) was removed"
+            }
         }
     }
 
     /// Draining tasks are told to stop after the drain period; tasks that never reached an agent
     /// (unplaced, or their node was removed) are stopped by the manager itself.
     static func finishStopping(_ state: inout ClusterState, now: Double, config: OrchestratorConfig) {
-        for (id, task) in state.tasks where !task.state.isTerminal {
+        for id in state.index.stopping {
+            guard let task = state.tasks[id], !task.state.isTerminal else { continue }
             let unplaced = task.nodeID == nil || task.nodeID.flatMap { state.nodes[$0] } == nil
             if task.desiredState == .draining {
                 if unplaced || task.state.rank < TaskState.starting.rank {
@@ -283,30 +345,20 @@ public enum Orchestrator {
     /// Places allocated tasks on ready, active nodes, fewest tasks of the same service first. The
     /// chosen node gets its load-balancer address on the task's networks now, so only nodes that
     /// take a task use one (reserving one on every eligible node filled small subnets with them).
-    static func schedule(_ state: inout ClusterState, used: inout [String: [UInt32: String]]) {
-        var perService: [String: [String: Int]] = [:]
-        var perNode: [String: Int] = [:]
+    static func schedule(_ state: inout ClusterState, used: inout PassAddresses) {
+        state.syncIndex()
+        let index = state.index
+        guard !index.waiting.isEmpty else { return }
+        var perNode = index.liveByNode
+        // Host ports taken in this pass, on top of the index's.
         var hostPorts: [String: Set<String>] = [:]
-        var waiting: [String] = []
-        for task in state.tasks.values where !task.state.isTerminal {
-            if task.state == .pending && task.desiredState == .running { waiting.append(task.id) }
-            guard let nodeID = task.nodeID else { continue }
-            perService[task.serviceID, default: [:]][nodeID, default: 0] += 1
-            perNode[nodeID, default: 0] += 1
-            for port in task.spec.hostPorts {
-                hostPorts[nodeID, default: []].insert(
-                    "\(port.protocol.rawValue)/\(port.published ?? port.target)")
-            }
-        }
-        let nodes = state.nodes.values.filter(eligible).sorted {
-            $0.name < $1.name || ($0.name == $1.name && $0.id < $1.id)
-        }
+        let nodes = index.eligibleNodes.compactMap { state.nodes[$0] }
         // Nodes that could not get a load-balancer address on a network in this pass.
         var noAddress: Set<String> = []
         // Tasks of one service want the same networks and ports: place them together, each on the
         // least loaded node, from a heap (a scan of every node per task was 10^8 steps at 100,000 tasks).
         var byService: [String: [String]] = [:]
-        for id in waiting.sorted() {
+        for id in index.waiting.sorted() {
             guard var task = state.tasks[id] else { continue }
             if let nodeID = task.nodeID {
                 // Global tasks come with their node.
@@ -323,17 +375,23 @@ public enum Orchestrator {
             }
             let wantedPorts = Set(
                 sample.spec.hostPorts.map { "\($0.protocol.rawValue)/\($0.published ?? $0.target)" })
-            let counts = perService[serviceID] ?? [:]
+            let counts = index.liveByServiceNode[serviceID] ?? [:]
             let placement = state.services[serviceID]?.spec.placement
             var heap = PlacementHeap()
-            for (index, node) in nodes.enumerated()
-            where hostPorts[node.id, default: []].isDisjoint(with: wantedPorts)
+            for (position, node) in nodes.enumerated()
+            where
+                (wantedPorts.isEmpty
+                || (hostPorts[node.id, default: []].isDisjoint(with: wantedPorts)
+                    && index.hostPortsByNode[node.id].map { held in
+                        !wantedPorts.contains { held[$0] != nil }
+                    } ?? true))
                 && placement?.allows(node) ?? true
-                && !sample.endpoints.contains(where: { noAddress.contains("\(node.id)/\($0.networkID)") })
+                && (noAddress.isEmpty
+                    || !sample.endpoints.contains(where: { noAddress.contains("\(node.id)/\($0.networkID)") }))
             {
                 heap.push(
                     PlacementHeap.Entry(
-                        sameService: counts[node.id] ?? 0, total: perNode[node.id] ?? 0, index: index))
+                        sameService: counts[node.id] ?? 0, total: perNode[node.id] ?? 0, index: position))
             }
             for id in ids {
                 guard var task = state.tasks[id] else { continue }
@@ -381,31 +439,49 @@ public enum Orchestrator {
     /// (remembering the node and network in `failed`) when a network has no free address.
     static func giveLoadBalancers(
         _ state: inout ClusterState, nodeID: String, task: ClusterTask,
-        used: inout [String: [UInt32: String]],
+        used: inout PassAddresses,
         failed: inout Set<String>
     ) -> Bool {
         guard var node = state.nodes[nodeID] else { return false }
         var complete = true
         for endpoint in task.endpoints where node.loadBalancerIPs[endpoint.networkID] == nil {
             guard let network = state.networks[endpoint.networkID] else { continue }
-            switch Allocator.nextAddress(
-                &state, network: network, used: &used[network.id, default: [:]], owner: "lb \(node.name)")
-            {
+            switch Allocator.nextAddress(&state, network: network, used: &used) {
             case .success(let address): node.loadBalancerIPs[network.id] = address
             case .failure:
                 failed.insert("\(nodeID)/\(network.id)")
                 complete = false
             }
         }
-        state.nodes[nodeID] = node
+        if node != state.nodes[nodeID] { state.nodes[nodeID] = node }
         return complete
     }
 
     // MARK: history and status
 
     /// Stopped tasks are deleted when their service is gone, and beyond `taskHistory` per slot.
-    static func reap(_ state: inout ClusterState, config: OrchestratorConfig) {
-        let finished = state.tasks.values.filter { $0.state.isTerminal && $0.desiredState == .shutdown }
+    /// `changed` limits the look to the slots of changed tasks and the tasks of removed services
+    /// and nodes (nil: every stopped task).
+    static func reap(_ state: inout ClusterState, config: OrchestratorConfig, changed: Unreconciled?) {
+        let index = state.index
+        var finished: [ClusterTask]
+        if let changed {
+            var candidates = changed.tasks.filter { index.finished.contains($0) }
+            for serviceID in changed.services where state.services[serviceID] == nil {
+                candidates.formUnion(index.tasksByService[serviceID] ?? [])
+            }
+            for nodeID in changed.nodes where state.nodes[nodeID] == nil {
+                candidates.formUnion(index.tasksByNode[nodeID] ?? [])
+            }
+            // Whole slots: every stopped task of the services and slots the candidates are in.
+            let slots = Set(candidates.compactMap { state.tasks[$0] }.map { "\($0.serviceID)/\($0.slotKey)" })
+            let services = Set(candidates.compactMap { index.tasks[$0]?.serviceID })
+            finished = services.flatMap { index.tasksByService[$0] ?? [] }
+                .filter { index.finished.contains($0) }.compactMap { state.tasks[$0] }
+                .filter { slots.contains("\($0.serviceID)/\($0.slotKey)") }
+        } else {
+            finished = index.finished.compactMap { state.tasks[$0] }
+        }
         for group in Dictionary(grouping: finished, by: { "\($0.serviceID)/\($0.slotKey)" }).values {
             // No history for a removed service, nor for a global task whose node was removed.
             let nodeGone = group[0].slot == 0 && group[0].nodeID.flatMap { state.nodes[$0] } == nil

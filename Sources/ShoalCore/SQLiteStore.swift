@@ -117,6 +117,9 @@ public actor SQLiteStore: ClusterStore {
 
     public func current() -> (revision: UInt64, state: ClusterState) { (revision, state) }
 
+    /// The indexes the writes keep (the committed snapshots drop theirs), for tests.
+    var keptIndex: ClusterIndex { working.index }
+
     @discardableResult
     public func write<T: Sendable>(_ body: @Sendable (inout ClusterState) throws -> T) async throws -> (
         T, UInt64
@@ -205,6 +208,8 @@ public actor SQLiteStore: ClusterStore {
         }
         let before = state
         state = working
+        // Readers do not need the indexes; kept here, they would make the next write copy them all.
+        state.dropIndexes()
         revision = newRevision
         compactedThrough = max(compactedThrough, dropThrough)
         if !observers.isEmpty {
@@ -218,17 +223,18 @@ public actor SQLiteStore: ClusterStore {
     }
 
     private static func store(_ change: ObjectChange, in db: Database) throws {
+        // Cached statements: parsing the SQL again for each change took about a third of the time
+        // spent in SQLite (perf, 10,000-task bench).
         if let after = change.after {
-            try db.execute(
-                sql: "INSERT OR REPLACE INTO objects (kind, id, body) VALUES (?, ?, ?)",
-                arguments: [change.kind.rawValue, change.id, Data(after)])
+            try db.cachedStatement(sql: "INSERT OR REPLACE INTO objects (kind, id, body) VALUES (?, ?, ?)")
+                .execute(arguments: [change.kind.rawValue, change.id, Data(after)])
         } else {
-            try db.execute(
-                sql: "DELETE FROM objects WHERE kind = ? AND id = ?",
-                arguments: [change.kind.rawValue, change.id])
+            try db.cachedStatement(sql: "DELETE FROM objects WHERE kind = ? AND id = ?")
+                .execute(arguments: [change.kind.rawValue, change.id])
         }
-        try db.execute(
-            sql: "INSERT INTO changes (revision, kind, id, before, after) VALUES (?, ?, ?, ?, ?)",
+        try db.cachedStatement(
+            sql: "INSERT INTO changes (revision, kind, id, before, after) VALUES (?, ?, ?, ?, ?)"
+        ).execute(
             arguments: [
                 Int64(change.revision), change.kind.rawValue, change.id, change.before.map { Data($0) },
                 change.after.map { Data($0) },

@@ -242,9 +242,7 @@ public struct SecureManagerServer: Sendable {
             },
             logger: logger)
         try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await api.run() }
-            group.addTask { try await join.run() }
-            group.addTask { try await local.run() }
+            group.addTask { try await GracefulServers.run([api, join, local], logger: logger) }
             group.addTask {
                 while !Task.isCancelled {
                     try await Task.sleep(for: .seconds(3600))

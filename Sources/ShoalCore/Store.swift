@@ -109,6 +109,7 @@ extension ClusterState {
     /// The changes made since tracking was last reset (see `ObjectMap`), oldest kinds first and by
     /// id; stamps each changed object's version (see `Versioned`) and starts tracking over.
     mutating func takeChanges(revision: UInt64, cursorsBefore: AllocatorCursors) throws -> [ObjectChange] {
+        syncIndex()
         var changes: [ObjectChange] = []
         func collect<T: Codable & Equatable & Identifiable & Versioned>(
             _ kind: ObjectKind, _ map: inout ObjectMap<T>
@@ -152,24 +153,47 @@ extension ClusterState {
                     before: try StoreCoding.encode(cursorsBefore),
                     after: try StoreCoding.encode(cursors)))
         }
+        // A write without a pass leaves its changes to the next one.
+        if !unreconciled.coveredByPass {
+            for change in changes {
+                switch change.kind {
+                case .task: unreconciled.tasks.insert(change.id)
+                case .service: unreconciled.services.insert(change.id)
+                case .node: unreconciled.nodes.insert(change.id)
+                case .network: unreconciled.networks.insert(change.id)
+                case .cursors: break
+                }
+            }
+        }
+        unreconciled.coveredByPass = false
         return changes
     }
 
     /// Puts back everything a failed write touched.
     mutating func undoTracked(cursorsBefore: AllocatorCursors) {
+        // A pass may have indexed some of it already: those ids are indexed again once put back.
+        let touched = (Array(tasks.touchedIDs), Array(nodes.touchedIDs))
+        let touchedServices = (Array(services.touchedIDs), Array(networks.touchedIDs))
         nodes.undoTracked()
         networks.undoTracked()
         services.undoTracked()
         tasks.undoTracked()
         cursors = cursorsBefore
+        for id in touched.0 { index.update(task: id, tasks[id]) }
+        for id in touched.1 { index.update(node: id, nodes[id]) }
+        for id in touchedServices.0 { index.update(service: id, services[id]) }
+        for id in touchedServices.1 { index.update(network: id, networks[id]) }
+        unreconciled.coveredByPass = false
     }
 
-    /// Forgets what was touched (after loading or rebuilding a state).
+    /// Forgets what was touched (after loading or rebuilding a state) and indexes it from nothing.
     mutating func resetTracking() {
         nodes.resetTracking()
         networks.resetTracking()
         services.resetTracking()
         tasks.resetTracking()
+        index = ClusterIndex(rebuiltFrom: self)
+        unreconciled = Unreconciled()
     }
 }
 

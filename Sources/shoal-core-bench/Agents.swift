@@ -36,14 +36,17 @@ final class FeedLedger: Sendable {
         state.withLock { ($0.messages, $0.bytes, $0.completes) }
     }
 
-    func record(node: String, line: [UInt8], at time: Double) {
+    /// Counts one chunk of a feed; `whole` when it is a whole line (every message but a COMPLETE
+    /// comes whole), which is where a watched change can be.
+    func record(node: String, chunk: [UInt8], starts: Bool, at time: Double) {
+        let ends = chunk.last == UInt8(ascii: "\n")
         let watch = state.withLock { ledger in
-            ledger.messages += 1
-            ledger.bytes += line.count
-            if line.starts(with: Array(#"{"objects":"#.utf8)) { ledger.completes += 1 }
+            if ends { ledger.messages += 1 }
+            ledger.bytes += chunk.count
+            if starts && chunk.starts(with: Array(#"{"objects":"#.utf8)) { ledger.completes += 1 }
             return ledger.watch.flatMap { $0.waiting.contains(node) ? $0.key : nil }
         }
-        guard let watch, FeedScan.drains(watch, in: line) else { return }
+        guard starts && ends, let watch, FeedScan.drains(watch, in: chunk) else { return }
         state.withLock { ledger in
             guard ledger.watch?.waiting.remove(node) != nil, ledger.watch?.waiting.isEmpty == true else {
                 return
@@ -53,25 +56,45 @@ final class FeedLedger: Sendable {
     }
 }
 
-/// Reads what an agent needs from feed lines without decoding whole views (1,000 simulated agents
+/// Finds the task objects in a feed's chunks as they arrive, holding only the tail of a chunk that
+/// may begin one (a COMPLETE of 30 MB comes in parts; no agent here holds a whole line).
+struct TaskScanner {
+    private static let marker = Array(#"{"desiredState":""#.utf8)
+    private static let idMarker = Array(#","id":""#.utf8)
+    /// The end of the last chunk, from where a task object (or its marker) may go on.
+    private var carry: [UInt8] = []
+
+    var carried: Int { carry.count }
+
+    /// (task id, desired state) of every task object that ends in this chunk.
+    mutating func scan(_ chunk: [UInt8]) -> [(id: String, desired: String)] {
+        let bytes = carry.isEmpty ? chunk : carry + chunk
+        var found: [(String, String)] = []
+        var from = 0
+        var keep = max(0, bytes.count - (Self.marker.count - 1))
+        while let at = FeedScan.find(Self.marker, in: bytes, from: from) {
+            let idStart = FeedScan.find(Self.idMarker, in: bytes, from: at).map { $0 + Self.idMarker.count }
+            guard let idStart, let idEnd = bytes[idStart...].firstIndex(of: UInt8(ascii: "\"")) else {
+                keep = at
+                break
+            }
+            found.append(
+                (
+                    String(decoding: bytes[idStart..<idEnd], as: UTF8.self),
+                    FeedScan.string(in: bytes, at: at + Self.marker.count)
+                ))
+            from = idEnd
+            keep = max(idEnd, keep)
+        }
+        carry = Array(bytes[keep...])
+        return found
+    }
+}
+
+/// Reads what an agent needs from feed bytes without decoding whole views (1,000 simulated agents
 /// decoding every endpoint would measure JSON decoding, not the manager). Relies on the sorted
 /// keys of the encoding.
 enum FeedScan {
-    /// (task id, desired state) of every task object in the line.
-    static func tasks(in line: [UInt8]) -> [(id: String, desired: String)] {
-        var found: [(String, String)] = []
-        var from = 0
-        let marker = Array(#"{"desiredState":""#.utf8)
-        while let at = find(marker, in: line, from: from) {
-            let desired = string(in: line, at: at + marker.count)
-            let idMarker = Array(#","id":""#.utf8)
-            guard let idAt = find(idMarker, in: line, from: at) else { break }
-            found.append((string(in: line, at: idAt + idMarker.count), desired))
-            from = idAt
-        }
-        return found
-    }
-
     /// True when the change of `key` in the line removes it or makes it draining.
     static func drains(_ key: [UInt8], in line: [UInt8]) -> Bool {
         guard let at = find(key, in: line, from: 0) else { return false }
@@ -127,7 +150,8 @@ enum FeedScan {
 }
 
 /// One simulated agent: holds its node's feed and reports its tasks running (or stopped) as told.
-/// It keeps only its own tasks, not the whole view (1,000 whole views would not fit in memory).
+/// It keeps only its own tasks, not the whole view (1,000 whole views would not fit in memory),
+/// and scans each chunk as it arrives.
 struct SimulatedAgent {
     let nodeID: String
     let manager: Manager
@@ -136,11 +160,18 @@ struct SimulatedAgent {
     func run() async throws {
         let subscription = try await manager.feed(nodeID: nodeID, since: nil)
         var reported: [String: TaskState] = [:]
-        for await line in subscription.lines {
-            ledger.hold(line.count)
-            defer { ledger.hold(-line.count) }
-            ledger.record(node: nodeID, line: line, at: now())
-            for (id, desired) in FeedScan.tasks(in: line) {
+        var scanner = TaskScanner()
+        var starts = true
+        for await chunk in subscription.chunks {
+            let held = chunk.count + scanner.carried
+            ledger.hold(held)
+            defer { ledger.hold(-held) }
+            ledger.record(node: nodeID, chunk: chunk, starts: starts, at: now())
+            starts = chunk.last == UInt8(ascii: "\n")
+            // A socket read suspends; without this an agent reading a 30 MB COMPLETE keeps one of
+            // the two cooperative threads until it is done, and heartbeats and the manager wait.
+            await Task.yield()
+            for (id, desired) in scanner.scan(chunk) {
                 let next: TaskState = desired == "shutdown" ? .shutdown : .running
                 guard reported[id] != next else { continue }
                 reported[id] = next

@@ -5,6 +5,7 @@
 //
 //   shoal-core-bench [--nodes 1000] [--networks 100] [--tasks 100000] [--replicas 10]
 //                    [--clients 256] [--deadline 120] [--samples 20] [--idle 10] [--monitor 0]
+//                    [--in-memory 0]
 //
 // --monitor S prints every S seconds where the memory is: RSS, what the feeds hold (tables, logs),
 // the bytes of feed lines the simulated agents hold, and malloc_stats on stderr (heap in use versus
@@ -26,8 +27,12 @@ let services = max(1, taskCount / replicas)
 
 let directory = NSTemporaryDirectory() + "shoal-core-bench-\(getpid())"
 defer { try? FileManager.default.removeItem(atPath: directory) }
-let store = try SQLiteStore(directory: directory)
-let manager = Manager(store: store, config: ManagerConfig())
+// --in-memory 1: no disk under the store (to tell the syncs' share of the times).
+let store = try SQLiteStore(directory: option("--in-memory", 0) == 1 ? nil : directory)
+// Every node holds a load-balancer address on ingress: a /20 holds 4,094 (the default /24, 254).
+let ingressSubnet = CIDR(network: IPv4Address(0x0A00_0000), clampedPrefix: 20)
+let manager = Manager(
+    store: store, config: ManagerConfig(allocator: AllocatorConfig(ingressSubnet: ingressSubnet)))
 try await manager.start()
 let loop = Task { await manager.run() }
 let ledger = FeedLedger()
@@ -99,9 +104,17 @@ for index in 0..<networks {
     }
     networkIDs.append(network.id)
 }
-// API clients create services concurrently, `clients` requests in flight.
+print(
+    "created \(networks) networks in \(format(now() - createStart)) s (one at a time, each a durable commit)")
+// `--bulk`: all services in one write (see BulkCluster); else API clients create them concurrently,
+// `clients` requests in flight.
+let bulk = CommandLine.arguments.contains("--bulk")
+if bulk {
+    try await BulkCluster.create(
+        services: services, replicas: replicas, networkIDs: networkIDs, manager: manager, config: config)
+}
 await withTaskGroup(of: Void.self) { group in
-    for index in 0..<services {
+    for index in 0..<(bulk ? 0 : services) {
         if index >= clients { await group.next() }
         let spec = ServiceSpec(
             name: "svc\(index)", replicas: replicas, command: ["sleep", "inf"],
@@ -207,6 +220,9 @@ print(
         + " | \(latencies.isEmpty ? "-" : format(percentile(latencies, 0.99) * 1000, 1) + " ms")"
         + " | \(format(peakResidentMiB(), 0)) MiB | \(format(idleCPU, 3)) CPU-s/s (\(beats) heartbeats)"
         + " | \(format(heartbeatCount.p99 * 1000, 1)) ms |")
+// `--resync N`: N agents take a COMPLETE of their view at once, at the final size (issue 12).
+let resync = option("--resync", 0)
+if resync > 0 { print(await FirstSync.run(nodes: Array(nodeIDs.prefix(resync)), manager: manager)) }
 if monitorSeconds > 0 {
     // Live heap versus memory malloc keeps after frees: stats on stderr, then RSS before and after a trim.
     let before = residentMiB()
@@ -219,6 +235,58 @@ if monitorSeconds > 0 {
         "RSS \(format(before, 0)) MiB; after malloc_trim \(format(residentMiB(), 0)) MiB; \(manager.feedStatistics)"
     )
 }
+// What a reconcile pass over the final state costs, on a copy (no store write), every node just
+// heard from, median of 3: a full pass (the loop's timer), and one API write (a service scaled
+// down by one, then its pass scoped to the change) as the first write after a commit (it copies
+// the maps it touches, as in the store) and as a later write of the same commit.
+let finalState = await store.current().state
+let orchestrator = manager.config.orchestrator
+func timePass(_ state: inout ClusterState, _ scope: PassScope, _ write: (inout ClusterState) -> Void)
+    -> Double
+{
+    let seen = Dictionary(uniqueKeysWithValues: state.nodes.keys.map { ($0, Date().timeIntervalSince1970) })
+    let start = now()
+    write(&state)
+    Orchestrator.reconcile(
+        &state, now: Date().timeIntervalSince1970, lastHeartbeat: seen, config: orchestrator,
+        makeID: ObjectID.make, scope: scope)
+    return now() - start
+}
+func scaleDown(_ name: String) -> (inout ClusterState) -> Void {
+    { state in
+        guard let service = state.service(named: name) else { return }
+        var spec = service.spec
+        spec.replicas = max(0, (spec.replicas ?? 1) - 1)
+        do {
+            _ = try Operations.updateService(
+                name, version: service.version, spec: spec, state: &state, config: config)
+        } catch {
+            print("scale of \(name) refused: \(error)")
+        }
+    }
+}
+var fullTimes: [Double] = []
+var firstWriteTimes: [Double] = []
+var laterWriteTimes: [Double] = []
+/// The state as a write finds it after a commit: its maps shared with the committed snapshot, its
+/// indexes its own (built by an untimed pass; the snapshot keeps none, as in the store).
+func workingState() -> ClusterState {
+    var working = finalState
+    _ = timePass(&working, .changes) { _ in }
+    return working
+}
+for round in 0..<3 {
+    var working = workingState()
+    fullTimes.append(timePass(&working, .full) { _ in })
+    working = workingState()
+    firstWriteTimes.append(timePass(&working, .changes, scaleDown("svc\(round)")))
+    laterWriteTimes.append(timePass(&working, .changes, scaleDown("svc\(round + 3)")))
+}
+print(
+    "reconcile over \(finalState.tasks.count) tasks: full pass \(format(percentile(fullTimes, 0.5) * 1000, 1)) ms;"
+        + " one write (scale by one) with its scoped pass \(format(percentile(firstWriteTimes, 0.5) * 1000, 1)) ms"
+        + " as the first write after a commit, \(format(percentile(laterWriteTimes, 0.5) * 1000, 2)) ms after it"
+)
 print("feed: \(totals.messages) messages, \(totals.bytes / 1_000_000) MB, \(totals.completes) COMPLETE")
 heartbeats.cancel()
 monitor.cancel()

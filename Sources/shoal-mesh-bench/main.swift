@@ -65,6 +65,12 @@ for index in 0..<services {
 }
 var view = Dictionary(uniqueKeysWithValues: objects.map { ($0.key, $0) })
 
+// Planning and bookkeeping alone: the same sync against the in-memory kernel.
+var started = Date()
+_ = await MeshReconciler(kernel: FakeMeshKernel(), graceSeconds: 0).reconcile(
+    view: view, networks: ["bench"], resync: true, now: 0)
+let planTime = seconds(since: started)
+
 // The network's namespace with br0, as the overlay makes it (not timed).
 let supervisor = TaskSupervisor(
     dataDir: runDir + "/data", namespaces: files, settings: .init(), report: { _, _, _ in })
@@ -76,26 +82,46 @@ _ = await plane.reconcileKeeping(["local"])
 
 let kernel = NetlinkMeshKernel(files: files)
 let mesh = MeshReconciler(kernel: kernel, graceSeconds: 0)
-var started = Date()
+started = Date()
 let sync = await mesh.reconcile(view: view, networks: ["bench"], resync: true, now: 0)
 let syncTime = seconds(since: started)
 let syncCounts = await mesh.snapshot.counts
 let dumped = try await kernel.dump(networks: ["bench"])
 let programmed = dumped.balancers["bench"]?.services.values.reduce(0) { $0 + $1.destinations.count } ?? 0
 
-// One task added (service 0) and one removed (service 1): the removal drains at weight 0, then a
-// second pass deletes it (grace 0 here).
-let added = ip(subnet.network.value + 0x1000)
-view["endpoint/bench/t\(added.value)"] = endpoint(0, added)
-view["endpoint/bench/t\(taskAddress(1, 0).value)"] = nil
+// Changes with all of them present, each its own pass told the keys that changed: one task added
+// to service 2k and one removed from service 2k+1 (grace 0: deleted at once, no drain to wait for).
+let rounds = 7
+var changeTimes: [Double] = []
+var changeCounts: [MeshCounts] = []
+var changeOps: [Int] = []
+var changeErrors = 0
+for round in 0..<rounds {
+    let added = ip(subnet.network.value + 0x1000 + UInt32(round))
+    let addedKey = "endpoint/bench/t\(added.value)"
+    let removedKey = "endpoint/bench/t\(taskAddress(2 * round + 1, 0).value)"
+    view[addedKey] = endpoint(2 * round, added)
+    view[removedKey] = nil
+    let before = await mesh.snapshot.counts
+    started = Date()
+    let change = await mesh.reconcile(
+        view: view, changed: [addedKey, removedKey], networks: ["bench"], resync: false,
+        now: Double(1 + round))
+    changeTimes.append(seconds(since: started))
+    let after = await mesh.snapshot.counts
+    var delta = MeshCounts()
+    delta.netlinkRequests = after.netlinkRequests - before.netlinkRequests
+    delta.nftTransactions = after.nftTransactions - before.nftTransactions
+    changeCounts.append(delta)
+    changeOps.append(change.ops.count)
+    changeErrors += change.errors.count
+}
 started = Date()
-let change = await mesh.reconcile(view: view, networks: ["bench"], resync: false, now: 1)
-let changeTime = seconds(since: started)
-let changeCounts = await mesh.snapshot.counts
-started = Date()
-let release = await mesh.reconcile(view: view, networks: ["bench"], resync: false, now: 2)
-let releaseTime = seconds(since: started)
-let releaseCounts = await mesh.snapshot.counts
+let idle = await mesh.reconcile(view: view, changed: [], networks: ["bench"], resync: false, now: 100)
+let idleTime = seconds(since: started)
+let afterChanges = try await kernel.dump(networks: ["bench"])
+let programmedAfter =
+    afterChanges.balancers["bench"]?.services.values.reduce(0) { $0 + $1.destinations.count } ?? 0
 
 // Anchor: the same IPVS rules with `ipvsadm -R` into a fresh namespace (lo up: IPVS needs a local table).
 let anchorNS = "shb-mesh-\(getpid())"
@@ -122,15 +148,16 @@ print(
         format:
             "shoal mesh sync from empty: %.3f s (%d ops: %d netlink requests, %d nft transactions, errors %d)",
         syncTime, sync.ops.count, syncCounts.netlinkRequests, syncCounts.nftTransactions, sync.errors.count))
+print(String(format: "  of which planning and bookkeeping (same sync, in-memory kernel): %.3f s", planTime))
 print(String(format: "anchor ipvsadm -R of the same IPVS rules: %.3f s (exit %d)", anchorTime, anchorStatus))
 print(String(format: "ratio: %.3fx", syncTime / anchorTime))
+let sortedTimes = changeTimes.sorted()
 print(
     String(
-        format: "one task added + one removed: %.4f s, %d ops, %d netlink requests, %d nft transactions",
-        changeTime, change.ops.count, changeCounts.netlinkRequests - syncCounts.netlinkRequests,
-        changeCounts.nftTransactions - syncCounts.nftTransactions))
+        format: "one task added + one removed, %d rounds: min / median / max %.4f / %.4f / %.4f s", rounds,
+        sortedTimes[0], sortedTimes[rounds / 2], sortedTimes[rounds - 1]))
 print(
-    String(
-        format: "drained destination deleted: %.4f s, %d ops, %d netlink requests, %d nft transactions",
-        releaseTime, release.ops.count, releaseCounts.netlinkRequests - changeCounts.netlinkRequests,
-        releaseCounts.nftTransactions - changeCounts.nftTransactions))
+    "  per round: ops \(changeOps), netlink requests \(changeCounts.map(\.netlinkRequests)), "
+        + "nft transactions \(changeCounts.map(\.nftTransactions)), errors \(changeErrors); "
+        + "kernel after: \(programmedAfter) destinations")
+print(String(format: "a pass with nothing changed: %.4f s, %d ops", idleTime, idle.ops.count))

@@ -172,7 +172,7 @@ struct ManagerRun: AsyncParsableCommand {
                     bound in
                     logger.info("shoald manager listening on \(host):\(bound), data in \(dataDir)")
                 }
-                group.addTask { try await app.run() }
+                group.addTask { try await GracefulServers.run([app], logger: logger) }
                 group.addTask {
                     // Loud, and repeated: nothing on this API is authenticated.
                     while !Task.isCancelled {

@@ -22,7 +22,32 @@ import Testing
             let after = try Shell.ip(ns, "addr", "show", "dev", "br0")
             #expect(!after.contains("10.1.0.1"))
             #expect(!after.contains("fd00:1::1"))
+            // A device that is not there fails the batch before anything is sent.
             await expectError(\.isNotFound) { try await client.deleteAddress(v4) }
+        }
+    }
+
+    @Test func addressBatchesAddEveryAddressAndFailWholeOnAMissingDevice() async throws {
+        try await Scratch.withOverlay { ns, client in
+            // The mesh's VIPs: /32s on br0, pipelined (per-request errors: the FDB batch test below).
+            let addresses = (0..<500).map {
+                Address(
+                    device: "br0", address: .v4(10, 9, UInt8($0 >> 8), UInt8($0 & 0xff)), prefixLength: 32)
+            }
+            let results = try await client.addAddresses(addresses)
+            #expect(results.allSatisfy { $0 == nil })
+            let shown = try Shell.ip(ns, "-4", "addr", "show", "dev", "br0")
+            #expect(
+                shown.split(separator: "\n").filter { $0.contains("inet 10.9.") && $0.contains("/32") }.count
+                    == 500)
+            // Re-adding is not an error (replace).
+            #expect(try await client.addAddresses(Array(addresses.prefix(10))).allSatisfy { $0 == nil })
+            // A device that is not there fails the batch before anything is sent.
+            await expectError(\.isNotFound) {
+                _ = try await client.addAddresses([
+                    Address(device: "nosuch0", address: .v4(10, 9, 201, 1), prefixLength: 32)
+                ])
+            }
         }
     }
 
@@ -55,6 +80,7 @@ import Testing
             try await client.deleteRoute(inTable)
             #expect(!(try Shell.ip(ns, "route", "show")).contains("10.2.0.0/16"))
             #expect(try Shell.ip(ns, "route", "show", "table", "100").isEmpty)
+            // A device that is not there fails the batch before anything is sent.
             await expectError(\.isNotFound) { try await client.deleteRoute(onlink) }
         }
     }
@@ -91,6 +117,7 @@ import Testing
                 })
             try await client.deleteNeighbour(moved)
             #expect(!(try Shell.ip(ns, "neigh", "show")).contains("10.1.0.5"))
+            // A device that is not there fails the batch before anything is sent.
             await expectError(\.isNotFound) { try await client.deleteNeighbour(moved) }
         }
     }
@@ -114,6 +141,7 @@ import Testing
             #expect(try await client.fdbEntries(device: "vx0").contains(moved))
             try await client.deleteFDBEntry(moved)
             #expect(!(try Shell.bridge(ns, "fdb", "show", "dev", "vx0")).contains("02:42:0a:01:00:05"))
+            // A device that is not there fails the batch before anything is sent.
             await expectError(\.isNotFound) { try await client.deleteFDBEntry(moved) }
         }
     }

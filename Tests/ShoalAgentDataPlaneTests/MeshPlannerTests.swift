@@ -288,7 +288,7 @@ enum MeshFixture {
                 "ingress 172.31.255.254 via 172.31.0.1 on ing",
                 "nft table shoal_mesh (1 vips) on ing",
                 "ipvs FWM \(mark) rr on ing",
-                "ipvs ing/FWM \(mark)/10.255.0.9 weight 1",
+                "ipvs ing/FWM \(mark)/10.255.0.9:8080 weight 1",
                 "nft table shoal_ingress (2 ports)",
             ])
         #expect(
@@ -301,6 +301,17 @@ enum MeshFixture {
         var state = ObservedMesh()
         for op in ops { state.record(op) }
         #expect(MeshPlanner.plan(desired: desired, observed: state, released: []).isEmpty)
+        // IPVS names a destination by address and port: one on another port is replaced.
+        var otherPort = state
+        otherPort.balancers["ing"]?.services[mark]?.destinations[Fixture.ip("10.255.0.9")]?.port = 0
+        let key = MeshDestinationKey(
+            network: "ing", mark: mark, address: Fixture.ip("10.255.0.9"), port: 8080)
+        var stale = key
+        stale.port = 0
+        #expect(
+            MeshPlanner.plan(desired: desired, observed: otherPort, released: []) == [
+                .deleteDestination(stale), .addDestination(key, weight: 1),
+            ])
         // The task without its egress leg yet publishes nothing; nothing published removes the table.
         let noTask = DesiredMesh(view: Self.view, networks: ["ing"])
         #expect(noTask.hostPorts.count == 1)

@@ -39,7 +39,16 @@ import Testing
         }
         #expect(first != nil)
         first = nil
-        _ = try DataDirectoryLock(directory: directory)
+        // Released: the next start takes it. Other tests in this process spawn children, and a
+        // child between fork and exec briefly holds a copy of every descriptor (O_CLOEXEC acts
+        // only at exec), flock included, so allow that moment to pass.
+        var taken: DataDirectoryLock?
+        for _ in 0..<200 where taken == nil {
+            do { taken = try DataDirectoryLock(directory: directory) } catch DataDirectoryLockError.held {
+                usleep(10_000)
+            }
+        }
+        #expect(taken != nil, "the released lock was not taken again within 2 s")
     }
 
     @Test func aSecondManagerOnTheSameDataDirectoryRefusesToStart() async throws {

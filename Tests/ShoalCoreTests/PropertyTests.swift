@@ -82,6 +82,18 @@ func allocationProblems(_ state: ClusterState) -> [String] {
     return problems
 }
 
+/// The objects that differ between two states, by kind and id (for failure messages).
+func difference(_ a: ClusterState, _ b: ClusterState) -> [String] {
+    func diff<T: Equatable>(_ kind: String, _ x: ObjectMap<T>, _ y: ObjectMap<T>) -> [String] {
+        Set(x.keys).union(y.keys).filter { x[$0] != y[$0] }.sorted().map { id in
+            "\(kind) \(id): \(x[id].map { "\($0)" } ?? "absent") -> \(y[id].map { "\($0)" } ?? "absent")"
+        }
+    }
+    return diff("node", a.nodes, b.nodes) + diff("network", a.networks, b.networks)
+        + diff("service", a.services, b.services) + diff("task", a.tasks, b.tasks)
+        + (a.cursors == b.cursors ? [] : ["cursors \(a.cursors) -> \(b.cursors)"])
+}
+
 /// Only allocations, so a restart can be compared on what matters.
 func allocations(_ state: ClusterState) -> [String: [String]] { allocationOwners(state) }
 
@@ -210,13 +222,28 @@ func allocations(_ state: ClusterState) -> [String: [String]] { allocationOwners
                 break
             }
             let alive = nodes.filter { !down.contains($0) }
+            // Odd seeds run only passes scoped to the changes, as the writes and the loop do; a
+            // full pass after them must then find nothing to do.
+            let scoped = seed % 2 == 1
             for _ in 0..<Int.random(in: 1...4, using: &rng) {
                 h.clock.advance(Double(Int.random(in: 1...6, using: &rng)))
                 try await h.heartbeat(alive)
                 try await h.agentsAct(on: Set(alive))
+                try await h.manager.reconcile(scope: scoped ? .changes : .full)
+            }
+            if scoped {
+                let before = await h.state
                 try await h.manager.reconcile()
+                let after = await h.state
+                let changed = difference(before, after)
+                #expect(
+                    changed.isEmpty,
+                    "seed \(seed) step \(step): a full pass changed what scoped passes left: \(changed)")
             }
             let snapshot = await h.state
+            // The indexes kept from each write's changes are the indexes built from nothing.
+            let kept = await h.keptIndex == ClusterIndex(rebuiltFrom: snapshot)
+            #expect(kept, "seed \(seed) step \(step): the kept indexes drifted")
             maxRunning = max(maxRunning, snapshot.tasks.values.filter { $0.state == .running }.count)
             if snapshot.tasks.values.contains(where: { $0.status.contains("no free address") }) {
                 sawExhaustion = true

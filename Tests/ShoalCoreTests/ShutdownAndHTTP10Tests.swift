@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import NIOCore
 import NIOPosix
 import Synchronization
@@ -52,7 +53,7 @@ final class Collector: ChannelInboundHandler, Sendable {
         let app = ManagerAPI.application(manager: h.manager, host: "127.0.0.1", port: 0) { port in
             continuation.yield(port)
         }
-        let server = Task { try await app.run() }
+        let server = Task { try await GracefulServers.run([app], logger: Logger(label: "test.http10")) }
         defer { server.cancel() }
         var port = 0
         for await bound in stream {

@@ -75,6 +75,11 @@ struct Harness {
 
     var state: ClusterState { get async { await manager.store.current().state } }
 
+    /// The indexes the store's writes keep (its committed snapshots carry none).
+    var keptIndex: ClusterIndex {
+        get async { await (manager.store as? SQLiteStore)?.keptIndex ?? ClusterIndex() }
+    }
+
     @discardableResult
     func addNode(_ name: String, address: String) async throws -> Node {
         try await manager.register(NodeRegistration(name: name, address: ip(address)))

@@ -6,6 +6,12 @@
 # admin socket), so the latency is read from the agents' own clocks, not from polling.
 #
 #   scripts/bench/agent-convergence.sh [EVENTS]      (root; build first: swift build --product shoald)
+#   SHOAL_BIN=.build/release scripts/bench/agent-convergence.sh 100
+#                                        (a release build: swift build -c release --product shoald)
+#
+# An event starts just before its scale request is written (agent-convergence-client.py) and ends
+# when the last other agent programmed the new endpoint; the split per step comes from the owner's
+# and the others' GET /v1/timeline.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 events=${1:-100}
@@ -25,14 +31,19 @@ net_id=$(call POST /networks -d '{"name":"conv","subnet":"10.77.0.0/16"}' | jq -
 spec() { jq -nc --argjson n "$1" '{name: "conv", replicas: $n, command: ["sleep", "100000"], networks: [{target: "conv"}]}'; }
 call POST /services -d "$(spec $nodes)" >/dev/null
 wait_for "$nodes running tasks" 300 counts $nodes tasks_in_running_state
+# Scale requests go through one client process: a curl started per request put its own start
+# (exec, library loading: 80-120 ms at load 12) inside every event's latency.
+coproc api { exec python3 -u "$here/agent-convergence-client.py" "$socket"; }
 
 : >"$data/events"
 for k in $(seq "$events"); do
     replicas=$((nodes + k))
     version=$(call GET /services/conv | jq .version)
-    t0=$(date +%s.%N)
     # The update returns once the manager's reconcile pass (new task, address, placement) committed.
-    api_ms=$(call POST "/services/conv/update?version=$version" -d "$(spec $replicas)" -o /dev/null -w '%{time_total}')
+    # t0: just before the request is written (the client is one long-lived process).
+    echo "POST /services/conv/update?version=$version $(spec $replicas)" >&"${api[1]}"
+    read -r t0 status api_s <&"${api[0]}"
+    [[ $status == 200 ]] || fail "event $k: the scale request answered HTTP $status"
     # Nothing polls while the change propagates (the polling's curl and jq would share the two
     # cores with the agents); the latency is read from the agents' own timestamps afterwards.
     sleep 0.3
@@ -56,7 +67,7 @@ for k in $(seq "$events"); do
         sleep 0.05
     done
     [[ $done_count == "$nodes" ]] || fail "event $k: $mac not programmed everywhere"
-    echo "$t0 $mac $owner $task $api_ms" >>"$data/events"
+    echo "$t0 $mac $owner $task $api_s" >>"$data/events"
     mac=
 done
 for i in $(seq $nodes); do
@@ -74,7 +85,8 @@ latencies = []
 # the other agents' views hold the endpoint (report running + manager + feed); -> programmed on
 # the slowest of them.
 steps = {"API call (update + reconcile pass, one commit)": [], "manager+feed to owner": [], "owner reconcile (netns, veths)": [], "dns listeners": [], "spawn": [],
-         "report+manager+feed to others": [], "others' reconcile": []}
+         "report+manager+feed to others": [], "(within it: spawn -> report answered, commit included)": [],
+         "others' reconcile": []}
 for line in open(f"{data}/events"):
     t0, mac, owner, task, api = line.split()
     t0 = float(t0)
@@ -92,6 +104,8 @@ for line in open(f"{data}/events"):
         steps.setdefault("dns listeners", []).append((mine["dns"] - mine["applied"]) * 1000)
     steps["spawn"].append((mine["spawned"] - mine.get("dns", mine["applied"])) * 1000)
     steps["report+manager+feed to others"].append((last["view"] - mine["spawned"]) * 1000)
+    if "acked" in mine:
+        steps["(within it: spawn -> report answered, commit included)"].append((mine["acked"] - mine["spawned"]) * 1000)
     steps["others' reconcile"].append((last["programmed"] - last["view"]) * 1000)
 latencies.sort()
 def pct(values, p):

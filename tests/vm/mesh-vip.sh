@@ -6,7 +6,13 @@
 # - `ipvsadm -Ln` in each node's network namespace shows exactly the FWM services, destinations
 #   and weights expected; a dnsrr service has no IPVS entry;
 # - a service with no task keeps its VIP and refuses a connection at once (no hang).
-# The scale / rolling-update part (lib/mesh-scale.bash) has not run green yet and is not sourced.
+# More parts run on the same lab (one cluster start), named in MESH_PARTS (default "ports", green
+# in the VM; "scale" and "health" are opt-in until green twice): lib/mesh-ports.bash (ingress and
+# host-mode ports, dnsrr, restart adoption), lib/mesh-scale.bash (scale 3 -> 5 -> 1 and a rolling update under a request loop, the
+# drain at weight 0), lib/mesh-health.bash (an unhealthy task leaves the VIP and comes back; one
+# left unhealthy is replaced). Each part prints its time. One part alone:
+#   scripts/kernel-vm --env MESH_PARTS=health tests/vm/mesh-vip.sh
+# MESH_LAB_LOGS=DIR (a directory under the checkout: the VM's /tmp is gone after) keeps the logs.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -67,7 +73,28 @@ rc=0
 out=$(nsenter --net="$client_ns" curl -sS --max-time 10 "http://$empty_vip:8080/" 2>&1) || rc=$?
 elapsed=$((($(date +%s%N) - started) / 1000000))
 ((rc == 7)) || fail "a service without tasks did not refuse (curl exit $rc): $out"
-((elapsed < 5000)) || fail "refusing took $elapsed ms (process starts under emulation included)"
+# Exit 7 is the proof (a hang ends at --max-time with exit 28); the bound only catches a retry
+# loop, with room for process starts under emulation on a loaded host (12.6 s seen at load 14).
+((elapsed < 30000)) || fail "refusing took $elapsed ms (process starts under emulation included)"
 echo "service without tasks: VIP $empty_vip refused in $elapsed ms: ok"
 
-echo "ok: VIP mode on IPVS from a 3-node lab: every replica answers through the VIP, exact ipvsadm -Ln on every node, dnsrr without IPVS, refusal without tasks in $elapsed ms"
+# Each part in a subshell: one that fails does not keep the next from running (under TCG a run
+# takes many minutes); the test fails at the end if any did.
+parts_done= parts_failed=
+for part in ${MESH_PARTS-ports}; do
+    step "part $part"
+    part_started=$SECONDS
+    set +e
+    # shellcheck source=/dev/null
+    (
+        set -e
+        source "$here/lib/mesh-$part.bash"
+    )
+    rc=$?
+    set -e
+    if ((rc == 0)); then parts_done+=" $part"; else parts_failed+=" $part"; fi
+    echo "part $part: $([[ $rc == 0 ]] && echo ok || echo FAILED) in $((SECONDS - part_started)) s"
+done
+[[ -z $parts_failed ]] || fail "parts failed:$parts_failed (passed:${parts_done:- none})"
+
+echo "ok: VIP mode on IPVS from a 3-node lab: every replica answers through the VIP, exact ipvsadm -Ln on every node, dnsrr without IPVS, refusal without tasks in $elapsed ms; parts:${parts_done:- none} ($SECONDS s)"

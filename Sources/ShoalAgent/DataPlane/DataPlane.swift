@@ -58,6 +58,8 @@ public actor DataPlane {
     /// When each step of a change happened (the convergence benchmark's split).
     public nonisolated let timeline = ConvergenceTimeline()
     private var viewAt: Double = 0
+    /// View keys changed since the mesh's last pass (nil: unknown): it plans only what they touch.
+    private var meshChanged: Set<String>? = []
 
     public init(
         nodeID: String, kernel: any OverlayKernel, supervisor: TaskSupervisor, config: OverlayConfig,
@@ -79,6 +81,7 @@ public actor DataPlane {
     public func update(view: [String: FeedObject], revision: UInt64?, changed: Set<String>? = nil) async {
         self.view = view
         self.revision = revision
+        meshChanged = changed.flatMap { keys in meshChanged.map { $0.union(keys) } }
         viewAt = Date().timeIntervalSince1970
         dns?.update(view: view, changed: changed)
         dirty?.yield()
@@ -167,6 +170,9 @@ public actor DataPlane {
     @discardableResult
     public func reconcile() async -> Double? {
         guard let view else { return nil }
+        // Taken with the view it belongs to (a failed pass is followed by a full resync).
+        let changed = meshChanged
+        meshChanged = []
         let started = Date()
         reconciles += 1
         let live = await supervisor.live.union(extraLive)
@@ -231,7 +237,7 @@ public actor DataPlane {
                 let networks = Set(desired.networks.keys.filter { state.networks[$0]?.bridgeIndex != nil })
                 let egress = state.tasks.compactMapValues { $0.egress?.address }
                 let pass = await mesh.reconcile(
-                    view: view, networks: networks, egress: egress, resync: resync,
+                    view: view, changed: changed, networks: networks, egress: egress, resync: resync,
                     now: Date().timeIntervalSince1970)
                 for error in pass.errors { note(error) }
                 failed = failed || !pass.errors.isEmpty

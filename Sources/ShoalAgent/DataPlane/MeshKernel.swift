@@ -37,13 +37,22 @@ public actor FakeMeshKernel: MeshKernel {
         return mesh
     }
 
+    /// Ops that fail (once each) with this errno instead of being applied.
+    private var failing: [(op: MeshOp, errno: Int32)] = []
+
     public func apply(batch ops: [MeshOp]) -> [DataPlaneError?] {
-        for op in ops {
+        ops.map { op in
+            if let index = failing.firstIndex(where: { $0.op == op }) {
+                return DataPlaneError(
+                    op.description, errno: failing.remove(at: index).errno, reason: "injected")
+            }
             applied.append(op)
             state.record(op)
+            return nil
         }
-        return ops.map { _ in nil }
     }
+
+    public func fail(_ op: MeshOp, errno: Int32) { failing.append((op, errno)) }
 
     public func activeConnections(_ key: MeshDestinationKey) -> UInt32? {
         guard state.balancers[key.network]?.services[key.mark]?.destinations[key.address] != nil else {

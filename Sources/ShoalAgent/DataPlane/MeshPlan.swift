@@ -45,6 +45,12 @@ public enum MeshOp: Equatable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// A VIP address on `br0` (pipelined in runs).
+    public var isVIP: Bool {
+        if case .addVIP = self { return true }
+        return false
+    }
+
     public var description: String {
         switch self {
         case .setUp(let network, let address, let prefix, let mac):
@@ -75,34 +81,43 @@ public enum MeshPlanner {
     /// the view dropped first goes to weight 0 (drain) and is deleted only once it is in
     /// `released` (no connections left, or its grace period is over); stale services, stale addresses.
     /// Networks observed but not desired are left alone: their namespace goes with the overlay.
-    public static func plan(desired: DesiredMesh, observed: ObservedMesh, released: Set<MeshDestinationKey>)
-        -> [MeshOp]
-    {
+    /// `scope` limits the plan to what changed (nil: everything, as after a dump).
+    public static func plan(
+        desired: DesiredMesh, observed: ObservedMesh, released: Set<MeshDestinationKey>,
+        scope: MeshScope? = nil
+    ) -> [MeshOp] {
         var ops: [MeshOp] = []
         var removals: [MeshOp] = []
         for balancer in desired.balancers.values.sorted(by: { $0.networkID < $1.networkID }) {
             let network = balancer.networkID
+            let whole = scope?.balancers.contains(network) ?? true
+            let marks = scope.map { $0.services[network] ?? [] }
+            if !whole && marks?.isEmpty ?? true { continue }
             let current = observed.balancers[network] ?? ObservedBalancer()
-            if current.mac != balancer.mac || current.addresses[balancer.address] != balancer.prefixLength
-                || !current.sysctls
+            if whole,
+                current.mac != balancer.mac || current.addresses[balancer.address] != balancer.prefixLength
+                    || !current.sysctls
             {
                 ops.append(
                     .setUp(
                         network: network, address: balancer.address, prefixLength: balancer.prefixLength,
                         mac: balancer.mac))
             }
-            if let ingress = balancer.ingress, current.ingress != ingress.address {
+            if whole, let ingress = balancer.ingress, current.ingress != ingress.address {
                 ops.append(.attachIngress(network: network, ingress))
             }
-            let vips = balancer.vips
+            let vips = whole ? balancer.vips : []
             for vip in vips.sorted() where current.addresses[vip] != 32 {
                 ops.append(.addVIP(network: network, vip))
             }
-            if current.rulesDigest != MeshRules.digest(balancer) {
+            if whole && current.rulesDigest != MeshRules.digest(balancer) {
                 ops.append(.writeRules(network: network, balancer))
             }
             var drains: [MeshOp] = []
-            for service in balancer.services.values.sorted(by: { $0.mark < $1.mark }) {
+            let planned =
+                marks.map { $0.sorted().compactMap { balancer.services[$0] } }
+                ?? Array(balancer.services.values)
+            for service in planned.sorted(by: { $0.mark < $1.mark }) {
                 let mark = service.mark
                 let existing = current.services[mark]
                 if existing == nil {
@@ -112,16 +127,25 @@ public enum MeshPlanner {
                 }
                 let have = existing?.destinations ?? [:]
                 for (address, weight) in service.destinations.sorted(by: { $0.key < $1.key }) {
-                    let key = MeshDestinationKey(network: network, mark: mark, address: address)
-                    if let observed = have[address] {
+                    let key = MeshDestinationKey(
+                        network: network, mark: mark, address: address, port: service.port)
+                    if let observed = have[address], observed.port == service.port {
                         if observed.weight != weight { ops.append(.updateDestination(key, weight: weight)) }
                     } else {
+                        // IPVS names a destination by address and port: another port is another one.
+                        if let observed = have[address] {
+                            ops.append(
+                                .deleteDestination(
+                                    MeshDestinationKey(
+                                        network: network, mark: mark, address: address, port: observed.port)))
+                        }
                         ops.append(.addDestination(key, weight: weight))
                     }
                 }
                 for (address, observed) in have.sorted(by: { $0.key < $1.key })
                 where service.destinations[address] == nil {
-                    let key = MeshDestinationKey(network: network, mark: mark, address: address)
+                    let key = MeshDestinationKey(
+                        network: network, mark: mark, address: address, port: observed.port)
                     if released.contains(key) {
                         drains.append(.deleteDestination(key))
                     } else if observed.weight != 0 {
@@ -130,29 +154,38 @@ public enum MeshPlanner {
                 }
             }
             ops += drains
-            for mark in current.services.keys.sorted() where balancer.services[mark] == nil {
+            for mark in (marks ?? Set(current.services.keys)).sorted()
+            where balancer.services[mark] == nil && current.services[mark] != nil {
                 removals.append(.deleteService(network: network, mark: mark))
             }
-            for (address, prefix) in current.addresses.sorted(by: { $0.key < $1.key })
+            for (address, prefix) in (whole ? current.addresses : [:]).sorted(by: { $0.key < $1.key })
             where address != balancer.address && !vips.contains(address) {
                 removals.append(.deleteAddress(network: network, address, prefixLength: prefix))
             }
         }
-        if observed.hostRulesDigest != HostRules.digest(desired.hostPorts) {
+        if scope?.hostPorts ?? true, observed.hostRulesDigest != HostRules.digest(desired.hostPorts) {
             ops.append(.writeHostRules(desired.hostPorts))
         }
         return ops + removals
     }
 
-    /// Destinations the view dropped that are still in the kernel: draining at weight 0.
-    public static func lingering(desired: DesiredMesh, observed: ObservedMesh) -> Set<MeshDestinationKey> {
+    /// Destinations the view dropped that are still in the kernel: draining at weight 0. Only the
+    /// services in `scope` when given.
+    public static func lingering(desired: DesiredMesh, observed: ObservedMesh, scope: MeshScope? = nil)
+        -> Set<MeshDestinationKey>
+    {
         var keys = Set<MeshDestinationKey>()
         for (network, balancer) in observed.balancers {
             guard let wanted = desired.balancers[network] else { continue }
-            for (mark, service) in balancer.services {
-                guard let desiredService = wanted.services[mark] else { continue }
-                for address in service.destinations.keys where desiredService.destinations[address] == nil {
-                    keys.insert(MeshDestinationKey(network: network, mark: mark, address: address))
+            for mark in scope.map({ $0.services[network] ?? [] }) ?? Set(balancer.services.keys) {
+                guard let service = balancer.services[mark], let desiredService = wanted.services[mark] else {
+                    continue
+                }
+                for (address, observed) in service.destinations
+                where desiredService.destinations[address] == nil {
+                    keys.insert(
+                        MeshDestinationKey(
+                            network: network, mark: mark, address: address, port: observed.port))
                 }
             }
         }
@@ -168,7 +201,8 @@ extension ObservedMesh {
             return
         }
         let network = op.network
-        var balancer = balancers[network] ?? ObservedBalancer()
+        // Taken out, not copied: mutating a copy would copy its services (O(n) per op).
+        var balancer = balancers.removeValue(forKey: network) ?? ObservedBalancer()
         switch op {
         case .setUp(_, let address, let prefix, let mac):
             balancer.mac = mac
@@ -186,9 +220,29 @@ extension ObservedMesh {
         case .addDestination(let key, let weight), .updateDestination(let key, let weight):
             let active = balancer.services[key.mark]?.destinations[key.address]?.active ?? 0
             balancer.services[key.mark]?.destinations[key.address] = ObservedDestination(
-                weight: weight, active: active)
+                weight: weight, active: active, port: key.port)
         case .deleteDestination(let key): balancer.services[key.mark]?.destinations[key.address] = nil
         }
         balancers[network] = balancer
+    }
+}
+
+/// What a pass plans: the balancer-level objects (addresses, nft table) of `balancers`, the IPVS
+/// services `services` names, and the node's host rules when `hostPorts`. A pass after a dump
+/// plans everything (no scope); between dumps only what the view changed and what failed.
+public struct MeshScope: Equatable, Sendable {
+    public var balancers: Set<String> = []
+    /// Network -> firewall marks.
+    public var services: [String: Set<UInt32>] = [:]
+    public var hostPorts = false
+
+    public init() {}
+
+    public var isEmpty: Bool { balancers.isEmpty && services.values.allSatisfy(\.isEmpty) && !hostPorts }
+
+    public mutating func formUnion(_ other: MeshScope) {
+        balancers.formUnion(other.balancers)
+        services.merge(other.services) { $0.union($1) }
+        hostPorts = hostPorts || other.hostPorts
     }
 }

@@ -2,9 +2,11 @@ import Foundation
 import ShoalModel
 
 /// The mesh's half of the data plane: desired balancers from the view, the applied mirror beside
-/// them, the kernel dumped at the first pass, after a failure and on resync. A destination the
-/// view dropped drains: weight 0 at once, deleted when it has no ESTABLISHED connection left or
-/// after the grace period.
+/// them, the kernel dumped at the first pass, after a failure and on resync. Between dumps the
+/// applied mirror is the observed state, and a pass given the view keys that changed plans only
+/// the services they touch (plus draining ones), so its cost follows the change, not the table.
+/// A destination the view dropped drains: weight 0 at once, deleted when it has no ESTABLISHED
+/// connection left or after the grace period.
 public actor MeshReconciler {
     /// What the admin API serves at `/v1/mesh`.
     public struct Snapshot: Codable, Sendable {
@@ -18,15 +20,16 @@ public actor MeshReconciler {
     let kernel: any MeshKernel
     let graceSeconds: Double
     let egressSubnet: CIDR
-    private var desired = DesiredMesh()
+    private var tracker: MeshDesiredTracker
+    private var desired: DesiredMesh { tracker.mesh }
     private var applied: ObservedMesh?
     private var needsDump = true
     /// When each lingering destination was first seen dropped (seconds since 1970).
     private var lingerSince: [MeshDestinationKey: Double] = [:]
     private var lastOps: [String] = []
     private var totals = MeshCounts()
-    /// When each destination was first programmed ("network/mark/address" -> seconds since 1970):
-    /// the convergence benchmark reads it.
+    /// When each destination was first programmed with a weight above 0, i.e. takes traffic
+    /// ("network/FWM mark/address" -> seconds since 1970): the convergence benchmark reads it.
     private var programmedAt: [String: Double] = [:]
 
     public init(
@@ -36,19 +39,30 @@ public actor MeshReconciler {
         self.kernel = kernel
         self.graceSeconds = graceSeconds
         self.egressSubnet = egressSubnet
+        tracker = MeshDesiredTracker(egressSubnet: egressSubnet)
     }
 
     /// True while a destination drains: the data plane comes back soon to check on it.
     public var draining: Bool { !lingerSince.isEmpty }
 
-    /// One pass over the networks whose namespace exists. Returns the ops applied and the errors;
-    /// after an error the next pass dumps the kernel.
+    /// One pass over the networks whose namespace exists. `changed`: the view keys that differ
+    /// from the last pass's view (nil: unknown, everything is planned). Returns the ops applied and
+    /// the errors; after an error the next pass dumps the kernel.
     public func reconcile(
-        view: [String: FeedObject], networks: Set<String>, egress: [String: IPv4Address] = [:], resync: Bool,
-        now: Double
+        view: [String: FeedObject], changed: Set<String>? = nil, networks: Set<String>,
+        egress: [String: IPv4Address] = [:], resync: Bool, now: Double
     ) async -> (ops: [MeshOp], errors: [String]) {
-        desired = DesiredMesh(view: view, networks: networks, egress: egress, egressSubnet: egressSubnet)
         let dumping = resync || needsDump || applied == nil
+        var scope: MeshScope?
+        if let changed, !dumping,
+            var touched = tracker.follow(view: view, changed: changed, networks: networks, egress: egress)
+        {
+            // Draining destinations are checked on every pass until they go.
+            for key in lingerSince.keys { touched.services[key.network, default: []].insert(key.mark) }
+            scope = touched
+        } else {
+            tracker.rebuild(view: view, networks: networks, egress: egress)
+        }
         // A full dump reopens every socket: a namespace file re-bound to a new namespace must not
         // be read through a socket of the old one.
         await kernel.retain(networks: dumping ? [] : networks)
@@ -62,25 +76,35 @@ public actor MeshReconciler {
             }
         }
         guard var state = applied else { return ([], []) }
+        applied = nil  // the pass mutates `state` in place, not a copy of the whole table
         for network in state.balancers.keys where desired.balancers[network] == nil {
             state.balancers[network] = nil
         }
-        let released = await releasable(MeshPlanner.lingering(desired: desired, observed: state), now: now)
-        let ops = MeshPlanner.plan(desired: desired, observed: state, released: released)
+        let released = await releasable(
+            MeshPlanner.lingering(desired: desired, observed: state, scope: scope), now: now)
+        let ops = MeshPlanner.plan(desired: desired, observed: state, released: released, scope: scope)
         var errors: [String] = []
         if !ops.isEmpty {
-            for (op, error) in zip(ops, await kernel.apply(batch: ops)) {
+            let results = await kernel.apply(batch: ops)
+            let appliedAt = Date().timeIntervalSince1970
+            for (op, error) in zip(ops, results) {
                 if let error {
                     errors.append("\(error)")
                     continue
                 }
                 state.record(op)
-                if case .addDestination(let key, _) = op { programmedAt[key.description] = now }
+                switch op {
+                case .addDestination(let key, let weight), .updateDestination(let key, let weight):
+                    if weight > 0 && programmedAt[key.description] == nil {
+                        programmedAt[key.description] = appliedAt
+                    }
+                default: break
+                }
             }
             lastOps = ops.map(\.description)
         }
         applied = state
-        let left = MeshPlanner.lingering(desired: desired, observed: state)
+        let left = MeshPlanner.lingering(desired: desired, observed: state, scope: scope)
         lingerSince = lingerSince.filter { left.contains($0.key) }
         let counts = await kernel.takeCounts()
         totals.netlinkRequests += counts.netlinkRequests

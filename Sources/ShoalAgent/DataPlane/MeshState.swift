@@ -93,64 +93,9 @@ public struct DesiredMesh: Equatable, Codable, Sendable {
         view: [String: FeedObject], networks: Set<String>, egress: [String: IPv4Address] = [:],
         egressSubnet: CIDR = OverlayConfig.defaultEgressSubnet
     ) {
-        var feedNetworks: [String: FeedNetwork] = [:]
-        var services: [FeedService] = []
-        var endpoints: [String: [FeedEndpoint]] = [:]
-        for object in view.values {
-            switch object {
-            case .network(let network) where networks.contains(network.id): feedNetworks[network.id] = network
-            case .service(let service) where networks.contains(service.networkID): services.append(service)
-            case .endpoint(let endpoint) where networks.contains(endpoint.networkID):
-                endpoints["\(endpoint.networkID)/\(endpoint.serviceID)", default: []].append(endpoint)
-            case .task(let task) where task.desiredState == .running:
-                // Host mode: only a local task that runs, straight to its egress address.
-                guard let address = egress[task.id] else { continue }
-                for port in task.spec.hostPorts {
-                    hostPorts.append(
-                        HostPort(
-                            published: PublishedPort(port.protocol, port.published ?? port.target),
-                            address: address, port: port.target))
-                }
-            default: break
-            }
-        }
-        for network in feedNetworks.values {
-            guard let address = network.loadBalancerIP else { continue }
-            let ingress = IngressLink(
-                address: MeshNames.ingressAddress(egressSubnet), prefixLength: egressSubnet.prefixLength,
-                gateway: IPv4Address(egressSubnet.network.value + 1))
-            balancers[network.id] = DesiredBalancer(
-                networkID: network.id, address: address, prefixLength: network.subnet.prefixLength,
-                services: [:], ingress: network.ingress ? ingress : nil)
-        }
-        for service in services {
-            guard service.endpointMode == .vip, let vip = service.virtualIP,
-                let network = feedNetworks[service.networkID], let balancer = balancers[network.id]
-            else { continue }
-            var destinations: [IPv4Address: UInt32] = [:]
-            for endpoint in endpoints["\(service.networkID)/\(service.serviceID)"] ?? [] {
-                destinations[endpoint.address] = endpoint.state == .up ? 1 : 0
-            }
-            let scheduler = (service.scheduler ?? .rr).rawValue
-            guard let ingress = balancer.ingress else {
-                let mark = MeshNames.mark(vip: vip, subnet: network.subnet)
-                balancers[network.id]?.services[mark] = MeshService(
-                    mark: mark, vip: vip, name: service.serviceName, scheduler: scheduler,
-                    destinations: destinations)
-                continue
-            }
-            // The ingress network: one service per published port, to the target port.
-            for port in service.ports where port.publishMode == .ingress {
-                guard let published = port.published else { continue }
-                let key = PublishedPort(port.protocol, published)
-                let mark = MeshNames.mark(published: key)
-                balancers[network.id]?.services[mark] = MeshService(
-                    mark: mark, vip: nil, published: key, port: port.target, name: service.serviceName,
-                    scheduler: scheduler, destinations: destinations)
-                hostPorts.append(HostPort(published: key, address: ingress.address, port: published))
-            }
-        }
-        hostPorts.sort()
+        var tracker = MeshDesiredTracker(egressSubnet: egressSubnet)
+        tracker.rebuild(view: view, networks: networks, egress: egress)
+        self = tracker.mesh
     }
 }
 
@@ -159,10 +104,13 @@ public struct ObservedDestination: Equatable, Codable, Sendable {
     public var weight: UInt32
     /// TCP connections in ESTABLISHED (ipvsadm's ActiveConn): what a drain waits for.
     public var active: UInt32
+    /// The destination port: 0 for a VIP, the target port for a published port.
+    public var port: UInt16
 
-    public init(weight: UInt32, active: UInt32 = 0) {
+    public init(weight: UInt32, active: UInt32 = 0, port: UInt16 = 0) {
         self.weight = weight
         self.active = active
+        self.port = port
     }
 }
 
@@ -202,23 +150,29 @@ public struct ObservedMesh: Equatable, Codable, Sendable {
     public init() {}
 }
 
-/// A destination of a virtual service in a network namespace.
+/// A destination of a virtual service in a network namespace. IPVS names a destination by
+/// address and port: port 0 for a VIP (the client's port is kept), the target port for a
+/// published port.
 public struct MeshDestinationKey: Hashable, Codable, Sendable, Comparable, CustomStringConvertible {
     public var network: String
     public var mark: UInt32
     public var address: IPv4Address
+    public var port: UInt16
 
-    public init(network: String, mark: UInt32, address: IPv4Address) {
+    public init(network: String, mark: UInt32, address: IPv4Address, port: UInt16 = 0) {
         self.network = network
         self.mark = mark
         self.address = address
+        self.port = port
     }
 
     public static func < (lhs: Self, rhs: Self) -> Bool {
         (lhs.network, lhs.mark, lhs.address.value) < (rhs.network, rhs.mark, rhs.address.value)
     }
 
-    public var description: String { "\(network)/FWM \(mark)/\(address)" }
+    public var description: String {
+        "\(network)/FWM \(mark)/\(address)" + (port == 0 ? "" : ":\(port)")
+    }
 }
 
 /// Names and numbers of the mesh's kernel objects, in one place.

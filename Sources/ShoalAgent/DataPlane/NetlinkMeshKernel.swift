@@ -1,3 +1,4 @@
+import Glibc
 import Netlink
 import ShoalModel
 
@@ -106,7 +107,7 @@ public actor NetlinkMeshKernel: MeshKernel {
             for destination in entry.destinations {
                 guard let address = IPv4Address(netlink: destination.address) else { continue }
                 service.destinations[address] = ObservedDestination(
-                    weight: destination.weight, active: destination.activeConnections)
+                    weight: destination.weight, active: destination.activeConnections, port: destination.port)
             }
             balancer.services[mark] = service
         }
@@ -125,17 +126,23 @@ public actor NetlinkMeshKernel: MeshKernel {
         }
     }
 
+    /// Runs of IPVS ops, and of VIP addresses, on one namespace go down its socket pipelined (many
+    /// requests in flight, each answer matched to its op); the rest one at a time, in order.
     public func apply(batch ops: [MeshOp]) async -> [DataPlaneError?] {
         var results: [DataPlaneError?] = Array(repeating: nil, count: ops.count)
         var index = 0
         while index < ops.count {
             let op = ops[index]
-            if op.isIPVS {
-                // A run of IPVS ops on one namespace goes down one socket, pipelined.
+            if op.isIPVS || op.isVIP {
                 var end = index
-                while end < ops.count && ops[end].isIPVS && ops[end].network == op.network { end += 1 }
+                while end < ops.count && ops[end].isIPVS == op.isIPVS && ops[end].isVIP == op.isVIP
+                    && ops[end].network == op.network
+                {
+                    end += 1
+                }
                 let run = Array(ops[index..<end])
-                for (offset, error) in await applyIPVS(run).enumerated() { results[index + offset] = error }
+                let errors = op.isIPVS ? await applyIPVS(run) : await addVIPs(run)
+                for (offset, error) in errors.enumerated() { results[index + offset] = error }
                 index = end
                 continue
             }
@@ -167,22 +174,56 @@ public actor NetlinkMeshKernel: MeshKernel {
         }
         var results: [DataPlaneError?] = []
         for (op, error) in zip(ops, errors) {
-            if let error {
-                // Gone already is what a delete wants.
-                if case .deleteDestination = op, error.isNotFound {
-                } else if case .deleteService = op, error.isNotFound {
-                } else {
-                    results.append(Self.failure(op.description, error))
-                    continue
-                }
-            }
-            if case .deleteDestination(let key) = op {
+            if let failed = Self.outcome(op, error) {
+                results.append(failed)
+            } else if case .deleteDestination(let key) = op {
                 results.append(await dropUDPFlows(key))
-                continue
+            } else {
+                results.append(nil)
             }
-            results.append(nil)
         }
         return results
+    }
+
+    /// What the kernel's answer to one op means: nil when it is done. A delete of what is gone
+    /// already is done; any other error fails this op alone, with its errno.
+    static func outcome(_ op: MeshOp, _ error: NetlinkError?) -> DataPlaneError? {
+        guard let error else { return nil }
+        if case .errno(let code) = error.code, tolerated(op, errno: code) { return nil }
+        return failure(op.description, error)
+    }
+
+    /// Errors that mean the op's goal holds already: a delete of what is gone, a VIP that is there.
+    static func tolerated(_ op: MeshOp, errno code: Int32) -> Bool {
+        switch op {
+        // A missing destination answers ENOENT, a missing service ESRCH, an address EADDRNOTAVAIL.
+        case .deleteDestination, .deleteService, .deleteAddress:
+            [ENOENT, ENODEV, ESRCH, EADDRNOTAVAIL].contains(code)
+        case .addVIP: code == EEXIST
+        default: false
+        }
+    }
+
+    /// A run of VIPs for one namespace's `br0`, pipelined.
+    func addVIPs(_ ops: [MeshOp]) async -> [DataPlaneError?] {
+        let addresses = ops.compactMap { op -> Netlink.Address? in
+            guard case .addVIP(_, let vip) = op else { return nil }
+            return Netlink.Address(device: KernelNames.bridge, address: IPAddress(vip), prefixLength: 32)
+        }
+        guard let network = ops.first?.network, addresses.count == ops.count else {
+            return ops.map { DataPlaneError($0.description, reason: "not a VIP") }
+        }
+        let errors: [NetlinkError?]
+        do {
+            let route = try await route(network)
+            counts.netlinkRequests += addresses.count
+            errors = try await call("add vips on \(network)") { () async throws(NetlinkError) in
+                try await route.addAddresses(addresses)
+            }
+        } catch {
+            return ops.map { _ in error }
+        }
+        return zip(ops, errors).map { Self.outcome($0, $1) }
     }
 
     /// UDP has no connection to drain: delete the flows' conntrack entries so the next datagram
@@ -209,14 +250,15 @@ public actor NetlinkMeshKernel: MeshKernel {
         case .updateDestination(let key, let weight):
             .updateDestination(.firewallMark(key.mark), destination(key, weight))
         case .deleteDestination(let key):
-            .deleteDestination(.firewallMark(key.mark), IPAddress(key.address), port: 0)
+            .deleteDestination(.firewallMark(key.mark), IPAddress(key.address), port: key.port)
         default: nil
         }
     }
 
-    /// Port 0: a firewall-mark service forwards to the port the client asked for.
+    /// Port 0 (a VIP): a firewall-mark service forwards to the port the client asked for; a
+    /// published port's destinations name the target port.
     static func destination(_ key: MeshDestinationKey, _ weight: UInt32) -> Destination {
-        Destination(address: IPAddress(key.address), port: 0, forwarding: .masquerade, weight: weight)
+        Destination(address: IPAddress(key.address), port: key.port, forwarding: .masquerade, weight: weight)
     }
 
     func applyOne(_ op: MeshOp) async throws(DataPlaneError) {
@@ -242,9 +284,6 @@ public actor NetlinkMeshKernel: MeshKernel {
             counts.nftTransactions += 1
             try runTool(
                 ["nft", "-f", "-"], what: "write \(MeshNames.hostTable)", input: HostRules.transaction(ports))
-        case .addVIP(let network, let vip):
-            try await addAddress(network, vip, 32)
-            counts.netlinkRequests += 1
         case .deleteAddress(let network, let address, let prefix):
             let route = try await route(network)
             let value = Netlink.Address(

@@ -335,33 +335,53 @@ public actor NetlinkOverlayKernel: OverlayKernel {
         }
     }
 
+    /// The calls for one namespace go to its socket's thread in one hop: on a loaded node each
+    /// hop (a thread handoff there and back) costs more than the netlink round trips it carries.
     func attach(task: String, _ attachment: TaskAttachment) async throws(DataPlaneError) {
         let network = try await client(KernelNames.networkNamespace(attachment.networkID))
         let taskClient = try await client(KernelNames.taskNamespace(task))
         let port = KernelNames.hostPort(task: task)
         let inside = KernelNames.taskInterface(attachment.index)
-        // Remake the pair from scratch: deleting one end deletes both.
-        try await ignoringNotFound("delete \(port)") { () async throws(NetlinkError) in
-            try await network.deleteLink(port)
-        }
-        try await ignoringNotFound("delete \(inside) of task \(task)") { () async throws(NetlinkError) in
-            try await taskClient.deleteLink(inside)
-        }
         let spec = LinkSpec(
             name: port,
             kind: .veth(peer: inside, peerNamespace: .path(files.path(KernelNames.taskNamespace(task)))),
             mtu: UInt32(attachment.mtu), master: KernelNames.bridge, up: true)
-        try await netlink("create veth \(port) for task \(task)") { () async throws(NetlinkError) in
-            try await network.createLink(spec)
-        }
         let address = Netlink.Address(
             device: inside, address: IPAddress(attachment.address),
             prefixLength: UInt8(attachment.prefixLength))
         let change = LinkChange(mtu: UInt32(attachment.mtu), mac: try linkLayer(attachment.mac))
+        try await remakeVeth(spec, inside: inside, task: task, outer: network, taskClient: taskClient)
         try await netlink("configure \(inside) of task \(task)") { () async throws(NetlinkError) in
-            try await taskClient.changeLink(inside, change)
-            try await taskClient.addAddress(address)
-            try await taskClient.changeLink(inside, LinkChange(up: true))
+            try await taskClient.withSocket { s throws(NetlinkError) in
+                try s.changeLink(inside, change)
+                try s.addAddress(address)
+                try s.changeLink(inside, LinkChange(up: true))
+            }
+        }
+    }
+
+    /// Remakes a task's veth pair from scratch (deleting one end deletes both): `spec` is the outer
+    /// end, made through `outer`; its peer `inside` lands in the task's namespace.
+    func remakeVeth(
+        _ spec: LinkSpec, inside: String, task: String, outer: RouteClient, taskClient: RouteClient
+    ) async throws(DataPlaneError) {
+        try await netlink("delete \(inside) of task \(task)") { () async throws(NetlinkError) in
+            try await taskClient.withSocket { s throws(NetlinkError) in try Self.deleteIfPresent(inside, s) }
+        }
+        try await netlink("create veth \(spec.name) for task \(task)") { () async throws(NetlinkError) in
+            try await outer.withSocket { s throws(NetlinkError) in
+                try Self.deleteIfPresent(spec.name, s)
+                try s.createLink(spec)
+            }
+        }
+    }
+
+    /// Deletes link `name` unless it is gone already.
+    static func deleteIfPresent(_ name: String, _ socket: RouteSocket) throws(NetlinkError) {
+        do {
+            try socket.deleteLink(name)
+        } catch {
+            guard error.isNotFound else { throw error }
         }
     }
 
@@ -415,33 +435,28 @@ public actor NetlinkOverlayKernel: OverlayKernel {
             input: EgressRules.transaction(config))
     }
 
+    /// As `attach`: one hop per namespace's socket.
     func attachEgress(task: String, address: IPv4Address) async throws(DataPlaneError) {
         let host = try await client(nil)
         let taskClient = try await client(KernelNames.taskNamespace(task))
         let port = KernelNames.egressPort(task: task)
         let inside = KernelNames.egressInterface
-        try await ignoringNotFound("delete \(port)") { () async throws(NetlinkError) in
-            try await host.deleteLink(port)
-        }
-        try await ignoringNotFound("delete \(inside) of task \(task)") { () async throws(NetlinkError) in
-            try await taskClient.deleteLink(inside)
-        }
         let spec = LinkSpec(
             name: port,
             kind: .veth(peer: inside, peerNamespace: .path(files.path(KernelNames.taskNamespace(task)))),
             master: KernelNames.egressBridge, up: true)
-        try await netlink("create veth \(port) for task \(task)") { () async throws(NetlinkError) in
-            try await host.createLink(spec)
-        }
         let gateway = IPAddress(config.egressGateway)
         let cidr = Netlink.Address(
             device: inside, address: IPAddress(address), prefixLength: UInt8(config.egressSubnet.prefixLength)
         )
         let route = Route(destination: .v4(0, 0, 0, 0), prefixLength: 0, gateway: gateway, device: inside)
+        try await remakeVeth(spec, inside: inside, task: task, outer: host, taskClient: taskClient)
         try await netlink("configure \(inside) of task \(task)") { () async throws(NetlinkError) in
-            try await taskClient.addAddress(cidr)
-            try await taskClient.changeLink(inside, LinkChange(up: true))
-            try await taskClient.replaceRoute(route)
+            try await taskClient.withSocket { s throws(NetlinkError) in
+                try s.addAddress(cidr)
+                try s.changeLink(inside, LinkChange(up: true))
+                try s.replaceRoute(route)
+            }
         }
     }
 

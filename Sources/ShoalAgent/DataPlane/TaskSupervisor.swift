@@ -118,14 +118,12 @@ public actor TaskSupervisor {
         let addresses = task.attachments.map { "\($0.address) \(task.name) \(task.serviceName)\n" }.joined()
         do {
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-            // Shoal's DNS answers on 127.0.0.11 inside the task's namespace (Docker's address).
-            try "nameserver 127.0.0.11\noptions ndots:0\n".write(
-                toFile: resolv, atomically: true, encoding: .utf8)
-            try ("127.0.0.1 localhost\n::1 localhost\n" + addresses).write(
-                toFile: hosts, atomically: true, encoding: .utf8)
         } catch {
-            throw DataPlaneError("write files of task \(task.name)", reason: "\(error)")
+            throw DataPlaneError("create the directory of task \(task.name)", reason: "\(error)")
         }
+        // Shoal's DNS answers on 127.0.0.11 inside the task's namespace (Docker's address).
+        try TaskFile.write("nameserver 127.0.0.11\noptions ndots:0\n", to: resolv)
+        try TaskFile.write("127.0.0.1 localhost\n::1 localhost\n" + addresses, to: hosts)
         var environment = ["PATH=" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")]
         environment += [
             "SHOAL_TASK_ID=\(task.id)", "SHOAL_TASK_NAME=\(task.name)",
@@ -139,12 +137,17 @@ public actor TaskSupervisor {
             logFile: logFile(task.id))
         workloads[task.id] = Workload(
             record: record, child: true, stopDeadline: nil, slotKey: Self.slotKey(task))
-        do {
-            try JSONEncoder().encode(record).write(to: URL(fileURLWithPath: recordFile(task.id)))
+        do throws(DataPlaneError) {
+            guard let encoded = try? JSONEncoder().encode(record) else {
+                throw DataPlaneError("encode the process record", reason: "JSONEncoder failed")
+            }
+            try TaskFile.write(Array(encoded), to: recordFile(task.id))
         } catch {
             // Without the record a restarted agent cannot adopt it: stop it rather than orphan it.
             record.signal(SIGKILL)
-            throw DataPlaneError("save the pid of task \(task.name)", reason: "\(error)")
+            throw DataPlaneError(
+                "save the pid of task \(task.name)", errno: error.errno,
+                reason: "\(error.operation): \(error.reason)")
         }
     }
 
