@@ -183,7 +183,7 @@ public actor Agent {
         let dataPlane = DataPlane(
             nodeID: nodeID, kernel: NetlinkOverlayKernel(files: files, config: config),
             supervisor: supervisor,
-            config: config, settings: options.reconcile, health: health, dns: dns, mesh: mesh)
+            config: config, settings: options.reconcile, health: health, dns: dns, mesh: mesh, logger: logger)
         admin = try AdminServer(
             path: options.runDir + "/agent.sock",
             routes: [

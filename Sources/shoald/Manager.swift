@@ -72,6 +72,12 @@ struct ManagerRun: AsyncParsableCommand {
     @Option(help: "Seconds between agent heartbeats; a node is DOWN after 3 missed.")
     var heartbeatPeriod: Double = 5
 
+    @Option(
+        help:
+            "Seconds a task leaving a service (scale down, update, drained node) stays in its VIPs at weight 0, taking no new connections, before it is told to stop."
+    )
+    var drainPeriod: Double = 2
+
     @Option(help: "Validity of issued node certificates, in seconds (default 90 days).")
     var certificateValidity: Double = ClusterCA.defaultNodeValidity
 
@@ -93,6 +99,9 @@ struct ManagerRun: AsyncParsableCommand {
         }
         guard ManagerCommand.split(joinListen) != nil else {
             throw ValidationError("--join-listen must look like ADDR:PORT, got \(joinListen)")
+        }
+        guard drainPeriod.isFinite, drainPeriod >= 0, drainPeriod <= 3600 else {
+            throw ValidationError("--drain-period must be between 0 and 3600 seconds, got \(drainPeriod)")
         }
     }
 
@@ -124,6 +133,7 @@ struct ManagerRun: AsyncParsableCommand {
         }
         var config = ManagerConfig()
         config.orchestrator.heartbeatPeriod = heartbeatPeriod
+        config.orchestrator.drainSeconds = drainPeriod
         config.trustDeclaredNodeAddresses = trustNodeAddresses
         let manager = Manager(store: store, config: config)
         try await manager.start()

@@ -26,6 +26,9 @@ fi
 source "$here/lib/mesh-lab.bash"
 
 step "lab up"
+# A leaving task stays at weight 0 for 6 s (the default is 2): under TCG one read of a node's IPVS
+# takes about a second, and the scale part must see each leaving destination at weight 0.
+AGENT_LAB_MANAGER_ARGS="--drain-period 6"
 start_manager
 step "manager up"
 for i in 1 2 3; do start_agent "$i" --drain-grace 30; done

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import ShoalModel
 import Synchronization
 
@@ -41,6 +42,9 @@ public actor DataPlane {
     let dns: TaskDNS?
     /// Service VIPs on IPVS (nil when the kernel has no IPVS).
     let mesh: MeshReconciler?
+    /// Errors (warning) and each pass that changed the kernel (info, a few ops named): the log
+    /// shows what the node did and when, not only the admin API's last state.
+    let logger: Logger
     private var view: [String: FeedObject]?
     private var revision: UInt64?
     private var desired = DesiredNode()
@@ -64,7 +68,7 @@ public actor DataPlane {
     public init(
         nodeID: String, kernel: any OverlayKernel, supervisor: TaskSupervisor, config: OverlayConfig,
         settings: Settings = Settings(), health: HealthMonitor? = nil, dns: TaskDNS? = nil,
-        mesh: MeshReconciler? = nil
+        mesh: MeshReconciler? = nil, logger: Logger = Logger(label: "shoald.dataplane")
     ) {
         self.nodeID = nodeID
         self.kernel = kernel
@@ -74,6 +78,7 @@ public actor DataPlane {
         self.settings = settings
         self.dns = dns
         self.mesh = mesh
+        self.logger = logger
     }
 
     /// A new view from the feed (after a COMPLETE or an INCREMENTAL that applied).
@@ -244,7 +249,10 @@ public actor DataPlane {
                 meshOps = pass.ops.map(\.description)
             }
         }
-        if !ops.isEmpty || !meshOps.isEmpty { lastOps = ops.map(\.description) + meshOps }
+        if !ops.isEmpty || !meshOps.isEmpty {
+            lastOps = ops.map(\.description) + meshOps
+            logPass(overlay: lastOps.count - meshOps.count, mesh: meshOps, revision: revision)
+        }
         lastSync = Date().timeIntervalSince(started) * 1000
         guard failed else {
             failures = 0
@@ -256,7 +264,16 @@ public actor DataPlane {
         return base * Double.random(in: 0.5...1.0)
     }
 
+    /// One line per pass that changed something; the mesh's ops are named (at most 8).
+    func logPass(overlay: Int, mesh: [String], revision: UInt64?) {
+        let named = mesh.prefix(8).joined(separator: ", ") + (mesh.count > 8 ? ", ..." : "")
+        logger.info(
+            "pass at revision \(revision ?? 0): \(overlay) overlay op(s), \(mesh.count) mesh op(s)\(mesh.isEmpty ? "" : ": " + named)"
+        )
+    }
+
     func note(_ error: String) {
+        logger.warning("data plane: \(error)")
         let stamp = ISO8601DateFormatter().string(from: Date())
         errors.append("\(stamp) \(error)")
         if errors.count > 50 { errors.removeFirst(errors.count - 50) }

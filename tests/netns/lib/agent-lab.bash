@@ -84,7 +84,8 @@ start_manager() {
     ip netns exec "$LAB_UNDERLAY_NS" "$shoald" manager init --data-dir "$data/manager" \
         --advertise-addr "$manager_ip" --join-port 2378 >"$data/init.txt"
     ip netns exec "$LAB_UNDERLAY_NS" "$shoald" manager --data-dir "$data/manager" --listen "$manager_ip:2377" \
-        --join-listen "$manager_ip:2378" --heartbeat-period "${AGENT_LAB_HEARTBEAT:-1}" >"$data/manager.log" 2>&1 &
+        --join-listen "$manager_ip:2378" --heartbeat-period "${AGENT_LAB_HEARTBEAT:-1}" \
+        ${AGENT_LAB_MANAGER_ARGS:-} >"$data/manager.log" 2>&1 &
     manager_pid=$!
     for _ in $(seq 100); do call GET /info >/dev/null 2>&1 && return 0; sleep 0.1; done
     fail "the manager did not start"

@@ -30,7 +30,7 @@ expect_ipvs "$net_id" sc 1 1 1 1 1
 echo "scale 3 -> 5: exactly 5 destinations at weight 1 on every node: ok"
 step "scaled to 5"
 
-# The 4 leaving replicas drain at weight 0 before they go: the manager's 2 s drain, then each task
+# The 4 leaving replicas drain at weight 0 before they go: the manager's drain period (6 s in this lab), then each task
 # stops and its destination goes once it has no connection. That window is shorter than one read of
 # 3 nodes under TCG, so a watcher reads node3's IPVS (the requests' node) back to back meanwhile,
 # one line per read: "ADDRESS:WEIGHT ...". (The agents may drain them in more than one pass: one
@@ -40,12 +40,18 @@ leaving=$(call GET /tasks | jq -r --arg n "$net_id" '.[] | select(.serviceName =
 rm -f "$data/watch.stop"
 node3_ns=$(network_namespaces "$net_id" | while read -r n f; do if ((n == 3)); then echo "$f"; fi; done)
 [[ -n $node3_ns ]] || fail "node3 has no namespace for network blue"
+# The watcher's reads with consecutive alike ones merged: "[FIRST-LAST xCOUNT: ADDRESS:WEIGHT ...]".
+reads_merged() {
+    awk '{ t = $1; $1 = ""; if ($0 != last) { if (n) printf "[%s-%s x%d:%s] ", first, prev, n, last; first = t; n = 0 }
+        last = $0; prev = t; n++ } END { if (n) printf "[%s-%s x%d:%s]", first, prev, n, last }' "$data/watch.out"
+}
 sc_dests() { # one read of node3: "ADDRESS:WEIGHT ..." of sc's destinations
     local m a w line=
     while read -r m a w; do if [[ $m == "$sc_mark" ]]; then line+="$a:$w "; fi; done <<<"$(ipvs_of "$node3_ns")"
     echo "$line"
 }
-(while [[ -d $data && ! -e $data/watch.stop ]]; do sc_dests; done) >"$data/watch.out" 2>&1 &
+# Each read is stamped (bash's clock, no process): a failure shows when node3 was read.
+(while [[ -d $data && ! -e $data/watch.stop ]]; do echo "${EPOCHREALTIME%???} $(sc_dests)"; done) >"$data/watch.out" 2>&1 &
 watch_pid=$!
 set_sc "$(sc_spec 1)"
 wait_for "1 sc replica in IPVS" 300 weights_everywhere 1
@@ -57,10 +63,10 @@ kept=$(call GET /tasks | jq -r --arg n "$net_id" '.[] | select(.serviceName == "
 for a in $leaving; do
     [[ $a == "$kept" ]] && continue
     grep -q " $a:0 " <<<" $(tr '\n' ' ' <"$data/watch.out") " ||
-        fail "node3 never showed leaving destination $a at weight 0 before it went (reads: $(sort -u "$data/watch.out" | xargs -d '\n' printf '[%s] '))"
+        fail "node3 never showed leaving destination $a at weight 0 before it went (reads, alike ones merged: $(reads_merged))"
 done
 expect_ipvs "$net_id" sc 1
-echo "scale 5 -> 1: on node3 each of the 4 leaving destinations was at weight 0 before it went ($(grep -c . "$data/watch.out") reads), then exactly 1 destination on every node: ok"
+echo "scale 5 -> 1: on node3 each of the 4 leaving destinations was at weight 0 before it went ($(grep -c . "$data/watch.out") reads: $(reads_merged)), then exactly 1 destination on every node: ok"
 step "scaled to 1"
 
 set_sc "$(sc_spec 2 2)"
