@@ -74,6 +74,31 @@ struct FeedReader {
         #expect(view.revision ?? 0 > first.revision ?? 0)
     }
 
+    /// A scale down reaches every feed in two steps: the leaving endpoints as `draining` (weight 0
+    /// on every node) at the update's commit, and only after the drain period gone.
+    @Test func aScaleDownSendsTheLeavingEndpointsAsDrainingFirst() async throws {
+        let (h, nodes) = try await cluster()
+        try await h.update("web") { $0.replicas = 4 }
+        try await h.settle(alive: nodes)
+        var reader = FeedReader(try await h.manager.feed(nodeID: nodes[0], since: nil))
+        var view = FeedView()
+        #expect(view.apply(try #require(await reader.next())) == .applied)
+        func endpoints() -> [String: EndpointState] {
+            var states: [String: EndpointState] = [:]
+            for case .endpoint(let e) in view.objects.values { states[e.taskID] = e.state }
+            return states
+        }
+        #expect(endpoints().count == 4)
+        #expect(endpoints().values.allSatisfy { $0 == .up })
+        try await h.update("web") { $0.replicas = 1 }
+        let message = try #require(await reader.next())
+        #expect(view.apply(message) == .applied)
+        let states = endpoints()
+        #expect(states.count == 4, "the leaving endpoints are still in the view: \(states)")
+        #expect(states.values.filter { $0 == .draining }.count == 3, "\(states)")
+        #expect(states.values.filter { $0 == .up }.count == 1, "\(states)")
+    }
+
     @Test func changesOutsideTheViewAreNotSent() async throws {
         let (h, nodes) = try await cluster()
         var reader = FeedReader(try await h.manager.feed(nodeID: nodes[0], since: nil))

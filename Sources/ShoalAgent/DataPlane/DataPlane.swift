@@ -179,6 +179,8 @@ public actor DataPlane {
         let changed = meshChanged
         meshChanged = []
         let started = Date()
+        let viewRevision = revision
+        var meshStarted = started
         reconciles += 1
         let live = await supervisor.live.union(extraLive)
         desired = DesiredNode(view: view, nodeID: nodeID, liveTasks: live)
@@ -241,6 +243,7 @@ public actor DataPlane {
             if let mesh {
                 let networks = Set(desired.networks.keys.filter { state.networks[$0]?.bridgeIndex != nil })
                 let egress = state.tasks.compactMapValues { $0.egress?.address }
+                meshStarted = Date()
                 let pass = await mesh.reconcile(
                     view: view, changed: changed, networks: networks, egress: egress, resync: resync,
                     now: Date().timeIntervalSince1970)
@@ -249,11 +252,13 @@ public actor DataPlane {
                 meshOps = pass.ops.map(\.description)
             }
         }
+        lastSync = Date().timeIntervalSince(started) * 1000
         if !ops.isEmpty || !meshOps.isEmpty {
             lastOps = ops.map(\.description) + meshOps
-            logPass(overlay: lastOps.count - meshOps.count, mesh: meshOps, revision: revision)
+            logPass(
+                overlay: ops.count, mesh: meshOps, revision: viewRevision, milliseconds: lastSync,
+                meshMilliseconds: Date().timeIntervalSince(meshStarted) * 1000)
         }
-        lastSync = Date().timeIntervalSince(started) * 1000
         guard failed else {
             failures = 0
             return nil
@@ -265,10 +270,13 @@ public actor DataPlane {
     }
 
     /// One line per pass that changed something; the mesh's ops are named (at most 8).
-    func logPass(overlay: Int, mesh: [String], revision: UInt64?) {
+    /// `revision`: the view's when the pass began; the times are the whole pass and its mesh part.
+    func logPass(
+        overlay: Int, mesh: [String], revision: UInt64?, milliseconds: Double, meshMilliseconds: Double
+    ) {
         let named = mesh.prefix(8).joined(separator: ", ") + (mesh.count > 8 ? ", ..." : "")
         logger.info(
-            "pass at revision \(revision ?? 0): \(overlay) overlay op(s), \(mesh.count) mesh op(s)\(mesh.isEmpty ? "" : ": " + named)"
+            "pass on the view of revision \(revision ?? 0) in \(Int(milliseconds)) ms (mesh \(Int(meshMilliseconds)) ms): \(overlay) overlay op(s), \(mesh.count) mesh op(s)\(mesh.isEmpty ? "" : ": " + named)"
         )
     }
 

@@ -30,7 +30,7 @@ expect_ipvs "$net_id" sc 1 1 1 1 1
 echo "scale 3 -> 5: exactly 5 destinations at weight 1 on every node: ok"
 step "scaled to 5"
 
-# The 4 leaving replicas drain at weight 0 before they go: the manager's drain period (6 s in this lab), then each task
+# The 4 leaving replicas drain at weight 0 before they go: the manager's drain period (20 s in this lab), then each task
 # stops and its destination goes once it has no connection. That window is shorter than one read of
 # 3 nodes under TCG, so a watcher reads node3's IPVS (the requests' node) back to back meanwhile,
 # one line per read: "ADDRESS:WEIGHT ...". (The agents may drain them in more than one pass: one
