@@ -6,8 +6,8 @@
 # - `ipvsadm -Ln` in each node's network namespace shows exactly the FWM services, destinations
 #   and weights expected; a dnsrr service has no IPVS entry;
 # - a service with no task keeps its VIP and refuses a connection at once (no hang).
-# More parts run on the same lab (one cluster start), named in MESH_PARTS (default "ports", green
-# in the VM; "scale" and "health" are opt-in until green twice): lib/mesh-ports.bash (ingress and
+# More parts run on the same lab (one cluster start), named in MESH_PARTS (default "ports health
+# scale"): lib/mesh-ports.bash (ingress and
 # host-mode ports, dnsrr, restart adoption), lib/mesh-scale.bash (scale 3 -> 5 -> 1 and a rolling update under a request loop, the
 # drain at weight 0), lib/mesh-health.bash (an unhealthy task leaves the VIP and comes back; one
 # left unhealthy is replaced). Each part prints its time. One part alone:
