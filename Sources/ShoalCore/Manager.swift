@@ -60,6 +60,13 @@ public struct FeedSubscription: Sendable {
     }
 }
 
+/// An agent's task report waiting for its batch write.
+struct QueuedReport {
+    var taskID: String
+    var report: TaskStatusReport
+    var answer: CheckedContinuation<ClusterTask, any Error>
+}
+
 /// Object ids: 25 random lowercase letters and digits, as Swarm's.
 public enum ObjectID {
     public static func make() -> String {
@@ -109,6 +116,9 @@ public actor Manager {
     private var reconciledThrough: UInt64 = 0
     private var passesRunning = 0
     private var passWaiters: [CheckedContinuation<Void, Never>] = []
+    /// Agents' task reports that arrived while the previous batch was being written (`report`).
+    private var queuedReports: [QueuedReport] = []
+    private var reportWriteRunning = false
 
     public init(
         store: any ClusterStore, config: ManagerConfig = ManagerConfig(),
@@ -197,8 +207,9 @@ public actor Manager {
         return result
     }
 
-    /// An agent's task report: stored (durably, batched with the writes around it) and answered
-    /// without waiting for a reconcile pass; the loop reconciles after it.
+    /// An agent's task report: stored durably in one write with the reports that arrive while the
+    /// previous batch is written, and answered without waiting for a reconcile pass; the loop
+    /// reconciles after it.
     public func report(_ taskID: String, _ report: TaskStatusReport) async throws -> ClusterTask {
         var report = report
         report.message = report.message.map(Self.boundedMessage)
@@ -212,11 +223,40 @@ public actor Manager {
             return task
         }
         let bounded = report
-        let now = clock()
-        let (task, _) = try await store.write { state in
-            try Operations.reportTaskStatus(taskID, report: bounded, state: &state, now: now)
+        return try await withCheckedThrowingContinuation { continuation in
+            queuedReports.append(QueuedReport(taskID: taskID, report: bounded, answer: continuation))
+            if !reportWriteRunning {
+                reportWriteRunning = true
+                Task { await writeReports() }
+            }
         }
-        return task
+    }
+
+    /// Writes the queued reports as one store write, then those that came meanwhile, until none is
+    /// left: 1,000 agents reporting at once make a few writes, not 1,000, and a lone report waits
+    /// for nothing (as swarmkit's batched status updates, without a fixed window). Each report is
+    /// answered once its batch is durable; one that fails (unknown task, wrong node) fails alone.
+    private func writeReports() async {
+        while !queuedReports.isEmpty {
+            let batch = queuedReports
+            queuedReports = []
+            let reports = batch.map { (taskID: $0.taskID, report: $0.report) }
+            let now = clock()
+            do {
+                let (results, _) = try await store.write { state in
+                    reports.map { item -> Result<ClusterTask, StoreError> in
+                        Result { () throws(StoreError) -> ClusterTask in
+                            try Operations.reportTaskStatus(
+                                item.taskID, report: item.report, state: &state, now: now)
+                        }
+                    }
+                }
+                for (queued, result) in zip(batch, results) { queued.answer.resume(with: result) }
+            } catch {
+                for queued in batch { queued.answer.resume(throwing: error) }
+            }
+        }
+        reportWriteRunning = false
     }
 
     /// Longest task-report message kept, in UTF-8 bytes; longer ones are cut (on a character).

@@ -229,16 +229,17 @@ if monitorSeconds > 0 {
     GlibcMalloc.printStats()
     GlibcMalloc.trim()
     print(
-        "state maps copy at every write after a commit: tasks \(MemoryLayout<ClusterTask>.stride) B a slot,"
-            + " nodes \(MemoryLayout<Node>.stride) B, services \(MemoryLayout<Service>.stride) B")
+        "state objects (hash tries: a write after a commit copies the nodes on its path): tasks"
+            + " \(MemoryLayout<ClusterTask>.stride) B, nodes \(MemoryLayout<Node>.stride) B,"
+            + " services \(MemoryLayout<Service>.stride) B")
     print(
         "RSS \(format(before, 0)) MiB; after malloc_trim \(format(residentMiB(), 0)) MiB; \(manager.feedStatistics)"
     )
 }
 // What a reconcile pass over the final state costs, on a copy (no store write), every node just
 // heard from, median of 3: a full pass (the loop's timer), and one API write (a service scaled
-// down by one, then its pass scoped to the change) as the first write after a commit (it copies
-// the maps it touches, as in the store) and as a later write of the same commit.
+// down by one, then its pass scoped to the change) as the first write after a commit (its maps
+// shared with the snapshot, as in the store) and as a later write of the same commit.
 let finalState = await store.current().state
 let orchestrator = manager.config.orchestrator
 func timePass(_ state: inout ClusterState, _ scope: PassScope, _ write: (inout ClusterState) -> Void)
