@@ -10,7 +10,11 @@ public final class AdminServer: Sendable {
     public let path: String
     private let listener: Int32
 
-    public init(path: String, routes: [String: @Sendable () -> [UInt8]]) throws(DataPlaneError) {
+    /// `idleSeconds`: how long one client may take to send its request or read the answer; the
+    /// server answers one connection at a time, so a client that stalls must not hold it.
+    public init(path: String, idleSeconds: Double = 10, routes: [String: @Sendable () -> [UInt8]])
+        throws(DataPlaneError)
+    {
         self.path = path
         unlink(path)
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
@@ -43,15 +47,30 @@ public final class AdminServer: Sendable {
             while true {
                 let connection = accept(fd, nil, nil)
                 if connection < 0 {
-                    if errno == EINTR { continue }
-                    return
+                    switch errno {
+                    case EINTR, ECONNABORTED, EPROTO: continue
+                    // Out of descriptors or memory: wait and go on, the API must not die of it.
+                    case EMFILE, ENFILE, ENOBUFS, ENOMEM: usleep(100_000)
+                    default: return  // the listener was closed (deinit)
+                    }
+                    continue
                 }
+                Self.limit(connection, seconds: idleSeconds)
                 Self.serve(connection, routes: routes)
                 close(connection)
             }
         }
         thread.name = "shoal-admin"
         thread.start()
+    }
+
+    /// Reads and writes on the connection fail after `seconds` without progress.
+    static func limit(_ fd: Int32, seconds: Double) {
+        var value = timeval(
+            tv_sec: Int(seconds), tv_usec: Int((seconds - seconds.rounded(.down)) * 1_000_000))
+        let size = socklen_t(MemoryLayout<timeval>.size)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &value, size)
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &value, size)
     }
 
     static func serve(_ fd: Int32, routes: [String: @Sendable () -> [UInt8]]) {
