@@ -97,6 +97,12 @@ struct FeedReader {
         #expect(states.count == 4, "the leaving endpoints are still in the view: \(states)")
         #expect(states.values.filter { $0 == .draining }.count == 3, "\(states)")
         #expect(states.values.filter { $0 == .up }.count == 1, "\(states)")
+        // Past the drain period the leaving tasks are told to stop and their endpoints go.
+        try await h.settle(alive: nodes)
+        while endpoints().count > 1, let message = await reader.next(keepalives: 3) {
+            #expect(view.apply(message) == .applied)
+        }
+        #expect(endpoints().values.map { $0 } == [.up], "\(endpoints())")
     }
 
     @Test func changesOutsideTheViewAreNotSent() async throws {

@@ -180,7 +180,7 @@ public actor DataPlane {
         meshChanged = []
         let started = Date()
         let viewRevision = revision
-        var meshStarted = started
+        var meshMilliseconds: Double?
         reconciles += 1
         let live = await supervisor.live.union(extraLive)
         desired = DesiredNode(view: view, nodeID: nodeID, liveTasks: live)
@@ -243,10 +243,11 @@ public actor DataPlane {
             if let mesh {
                 let networks = Set(desired.networks.keys.filter { state.networks[$0]?.bridgeIndex != nil })
                 let egress = state.tasks.compactMapValues { $0.egress?.address }
-                meshStarted = Date()
+                let meshStarted = Date()
                 let pass = await mesh.reconcile(
                     view: view, changed: changed, networks: networks, egress: egress, resync: resync,
                     now: Date().timeIntervalSince1970)
+                meshMilliseconds = Date().timeIntervalSince(meshStarted) * 1000
                 for error in pass.errors { note(error) }
                 failed = failed || !pass.errors.isEmpty
                 meshOps = pass.ops.map(\.description)
@@ -257,7 +258,7 @@ public actor DataPlane {
             lastOps = ops.map(\.description) + meshOps
             logPass(
                 overlay: ops.count, mesh: meshOps, revision: viewRevision, milliseconds: lastSync,
-                meshMilliseconds: Date().timeIntervalSince(meshStarted) * 1000)
+                meshMilliseconds: meshMilliseconds)
         }
         guard failed else {
             failures = 0
@@ -270,13 +271,15 @@ public actor DataPlane {
     }
 
     /// One line per pass that changed something; the mesh's ops are named (at most 8).
-    /// `revision`: the view's when the pass began; the times are the whole pass and its mesh part.
+    /// `revision`: the view's when the pass began; the times are the whole pass and its mesh part
+    /// (nil: no mesh on this node).
     func logPass(
-        overlay: Int, mesh: [String], revision: UInt64?, milliseconds: Double, meshMilliseconds: Double
+        overlay: Int, mesh: [String], revision: UInt64?, milliseconds: Double, meshMilliseconds: Double?
     ) {
         let named = mesh.prefix(8).joined(separator: ", ") + (mesh.count > 8 ? ", ..." : "")
+        let meshTime = meshMilliseconds.map { " (mesh \(Int($0)) ms)" } ?? ""
         logger.info(
-            "pass on the view of revision \(revision ?? 0) in \(Int(milliseconds)) ms (mesh \(Int(meshMilliseconds)) ms): \(overlay) overlay op(s), \(mesh.count) mesh op(s)\(mesh.isEmpty ? "" : ": " + named)"
+            "pass on the view of revision \(revision ?? 0) in \(Int(milliseconds)) ms\(meshTime): \(overlay) overlay op(s), \(mesh.count) mesh op(s)\(mesh.isEmpty ? "" : ": " + named)"
         )
     }
 

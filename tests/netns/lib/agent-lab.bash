@@ -42,10 +42,12 @@ kill_in_netns() {
     return 0
 }
 
-# stopped PID: true once the process is gone or a zombie (our own children stay zombies until waited for).
+# stopped PID: true once the process is gone or a zombie (our own children stay zombies until
+# waited for). Read by bash itself: a process per pid and try would make the 5 s wait a minute
+# under TCG. (The third field is the state: the names here, shoald, hold no space.)
 stopped() {
-    local state
-    state=$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null) || return 0
+    local pid comm state
+    read -r pid comm state _ 2>/dev/null <"/proc/$1/stat" || return 0
     [[ -z $state || $state == Z ]]
 }
 

@@ -30,11 +30,11 @@ expect_ipvs "$net_id" sc 1 1 1 1 1
 echo "scale 3 -> 5: exactly 5 destinations at weight 1 on every node: ok"
 step "scaled to 5"
 
-# The 4 leaving replicas drain at weight 0 before they go: the manager's drain period (20 s in this lab), then each task
-# stops and its destination goes once it has no connection. That window is shorter than one read of
-# 3 nodes under TCG, so a watcher reads node3's IPVS (the requests' node) back to back meanwhile,
-# one line per read: "ADDRESS:WEIGHT ...". (The agents may drain them in more than one pass: one
-# run showed "0 0 0 1", never all 4 at 0 at once, so each is checked on its own.)
+# The 4 leaving replicas drain at weight 0 before they go: the manager's drain period (20 s in this
+# lab), then each task stops and its destination goes once it has no connection. A wait over 3
+# nodes reads too seldom under TCG to be sure of catching that window, so a watcher reads node3's
+# IPVS (the requests' node) back to back meanwhile, one line per read: "ADDRESS:WEIGHT ...".
+# Each leaving destination is checked on its own (an agent may take them in more than one pass).
 leaving=$(call GET /tasks | jq -r --arg n "$net_id" '.[] | select(.serviceName == "sc" and .state == "running"
     and .desiredState == "running") | .endpoints[] | select(.networkID == $n) | .address' | sort)
 rm -f "$data/watch.stop"
