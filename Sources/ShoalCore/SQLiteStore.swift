@@ -2,34 +2,23 @@ import Foundation
 import GRDB
 import ShoalModel
 
-/// The embedded store: SQLite through GRDB. The whole state is also held in memory. Writes that
-/// arrive while the disk syncs the previous commit are made durable together, in one SQLite
+/// The embedded store: SQLite through GRDB. The whole state is also held in memory. Writes apply
+/// to the working state on this actor; the commit writer makes them durable on its own thread.
+/// Writes that arrive while it syncs one batch are made durable together in the next SQLite
 /// transaction (group commit): each keeps its own revision and change-log rows, and none is
-/// answered before that transaction is synced.
+/// answered before its transaction is synced.
 public actor SQLiteStore: ClusterStore {
     private let database: DatabaseQueue
-    /// What readers see: the state of the last durable commit.
-    private var state: ClusterState
-    private var revision: UInt64
-    /// Writes apply here first; the next commit makes them durable.
+    /// Makes the writes durable and publishes them: what readers see is its last durable commit.
+    private let writer: CommitWriter
+    /// Writes apply here first; the commit writer makes them durable.
     private var working: ClusterState
     private var workingRevision: UInt64
-    private var pending: [[ObjectChange]] = []
-    private var flushWaiters: [CheckedContinuation<Void, any Error>] = []
-    private var flushScheduled = false
-    private var observers: [@Sendable (CommitBatch) -> Void] = []
-    /// The log holds every change after this revision.
-    private var compactedThrough: UInt64
     public let identity: String
-    private var subscribers: [Int: AsyncStream<UInt64>.Continuation] = [:]
-    private var nextSubscriber = 0
     /// SQLite's `synchronous` setting in force (2 = FULL), for tests.
     var synchronousLevel: Int {
         get throws { try database.read { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1 } }
     }
-
-    /// Change-log entries kept after each write.
-    private let retainedRevisions: UInt64
 
     /// Opens (or creates) `directory/shoal.sqlite`; nil `directory` keeps everything in memory.
     public init(directory: String?, retainedRevisions: UInt64 = 10_000) throws {
@@ -86,14 +75,15 @@ public actor SQLiteStore: ClusterStore {
                     try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'compacted'") ?? 0
                 return (state, UInt64(revision), UInt64(compacted))
             }
-            (state, revision, compactedThrough) = loaded
             (working, workingRevision) = (loaded.0, loaded.1)
+            writer = CommitWriter(
+                database: database, revision: loaded.1, state: loaded.0, compactedThrough: loaded.2,
+                retainedRevisions: retainedRevisions)
         } catch let error as StoreError {
             throw error
         } catch {
             throw StoreError.storage("\(error)")
         }
-        self.retainedRevisions = retainedRevisions
     }
 
     /// The store holds task environments (secrets, often): the directory is 0700 and the database
@@ -115,7 +105,10 @@ public actor SQLiteStore: ClusterStore {
         }
     }
 
-    public func current() -> (revision: UInt64, state: ClusterState) { (revision, state) }
+    public func current() -> (revision: UInt64, state: ClusterState) { writer.current }
+
+    /// Runs SQL on the database, for tests (a trigger that makes a commit fail).
+    func executeForTests(_ sql: String) throws { try database.write { try $0.execute(sql: sql) } }
 
     /// The indexes the writes keep (the committed snapshots drop theirs), for tests.
     var keptIndex: ClusterIndex { working.index }
@@ -125,17 +118,26 @@ public actor SQLiteStore: ClusterStore {
         T, UInt64
     ) {
         let (result, changes) = try applyInPlace(body)
-        if changes.isEmpty {
-            // The result may rest on writes not yet durable: answer after them.
-            let seen = workingRevision
-            if !pending.isEmpty { try await awaitCommit() }
-            return (result, seen)
+        do {
+            if !changes.isEmpty {
+                var snapshot = working
+                // Readers do not need the indexes; shared with the snapshot, the next write would copy them.
+                snapshot.dropIndexes()
+                try writer.enqueue(changes, revision: workingRevision + 1, state: snapshot)
+                workingRevision += 1
+            }
+            // A write that changed nothing may still rest on writes not yet durable: it waits for them.
+            try await writer.durable(through: workingRevision)
+        } catch {
+            // A commit failed. Every write in its group failed, and so did every write applied since
+            // (each built on it): the working state goes back to the last durable commit.
+            if let (revision, state) = writer.recover() {
+                working = state
+                workingRevision = revision
+            }
+            throw error
         }
-        workingRevision += 1
-        pending.append(changes)
-        let revision = workingRevision
-        try await awaitCommit()
-        return (result, revision)
+        return (result, workingRevision)
     }
 
     /// Runs `body` on the working state in place. Not async on purpose: a writer waiting for its
@@ -143,123 +145,47 @@ public actor SQLiteStore: ClusterStore {
     /// and each waiting writer keeps its copy (1,000 agents reporting at once held 1,000 copies of
     /// the task map, gigabytes at 10,000 tasks; issue 12).
     private func applyInPlace<T: Sendable>(_ body: @Sendable (inout ClusterState) throws -> T) throws -> (
-        T, [ObjectChange]
+        T, [PendingChange]
     ) {
         var next = working
         // Not shared while the body runs, so the maps it touches are changed in place.
         working = ClusterState()
         let cursorsBefore = next.cursors
         let result: T
-        let changes: [ObjectChange]
         do {
             result = try body(&next)
-            changes = try next.takeChanges(revision: workingRevision + 1, cursorsBefore: cursorsBefore)
         } catch {
             next.undoTracked(cursorsBefore: cursorsBefore)
             working = next
             throw error
         }
+        let changes = next.takeChanges(revision: workingRevision + 1, cursorsBefore: cursorsBefore)
         working = next
         return (result, changes)
-    }
-
-    private func awaitCommit() async throws {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            flushWaiters.append(continuation)
-            if !flushScheduled {
-                flushScheduled = true
-                // Runs after the writes already queued on this actor, so they join this commit.
-                Task { self.commit() }
-            }
-        }
-    }
-
-    /// Makes every pending write durable in one transaction, then publishes and answers them.
-    private func commit() {
-        flushScheduled = false
-        let batch = pending
-        let waiters = flushWaiters
-        pending = []
-        flushWaiters = []
-        guard !batch.isEmpty else {
-            for waiter in waiters { waiter.resume() }
-            return
-        }
-        let newRevision = workingRevision
-        let dropThrough = newRevision > retainedRevisions ? newRevision - retainedRevisions : 0
-        do {
-            try database.write { db in
-                for changes in batch {
-                    for change in changes { try Self.store(change, in: db) }
-                }
-                try db.execute(
-                    sql: "INSERT OR REPLACE INTO meta (key, value) VALUES ('revision', ?)",
-                    arguments: [Int64(newRevision)])
-                if dropThrough > compactedThrough {
-                    try Self.drop(through: dropThrough, in: db)
-                }
-            }
-        } catch {
-            // Nothing of the batch is stored: every write in it fails and the state goes back.
-            working = state
-            workingRevision = revision
-            for waiter in waiters { waiter.resume(throwing: StoreError.storage("\(error)")) }
-            return
-        }
-        let before = state
-        state = working
-        // Readers do not need the indexes; kept here, they would make the next write copy them all.
-        state.dropIndexes()
-        revision = newRevision
-        compactedThrough = max(compactedThrough, dropThrough)
-        if !observers.isEmpty {
-            let event = CommitBatch(
-                revision: newRevision, before: before, after: state,
-                changed: batch.flatMap { $0.map { (kind: $0.kind, id: $0.id) } }, initial: false)
-            for observer in observers { observer(event) }
-        }
-        for continuation in subscribers.values { continuation.yield(newRevision) }
-        for waiter in waiters { waiter.resume() }
-    }
-
-    private static func store(_ change: ObjectChange, in db: Database) throws {
-        // Cached statements: parsing the SQL again for each change took about a third of the time
-        // spent in SQLite (perf, 10,000-task bench).
-        if let after = change.after {
-            try db.cachedStatement(sql: "INSERT OR REPLACE INTO objects (kind, id, body) VALUES (?, ?, ?)")
-                .execute(arguments: [change.kind.rawValue, change.id, Data(after)])
-        } else {
-            try db.cachedStatement(sql: "DELETE FROM objects WHERE kind = ? AND id = ?")
-                .execute(arguments: [change.kind.rawValue, change.id])
-        }
-        try db.cachedStatement(
-            sql: "INSERT INTO changes (revision, kind, id, before, after) VALUES (?, ?, ?, ?, ?)"
-        ).execute(
-            arguments: [
-                Int64(change.revision), change.kind.rawValue, change.id, change.before.map { Data($0) },
-                change.after.map { Data($0) },
-            ])
     }
 
     public func observeCommits(_ observer: @escaping @Sendable (CommitBatch) -> Void) -> (
         revision: UInt64, state: ClusterState
     ) {
-        // The observer learns the starting state first, in the same step, so no commit falls between.
-        observer(
-            CommitBatch(revision: revision, before: ClusterState(), after: state, changed: [], initial: true))
-        observers.append(observer)
-        return (revision, state)
+        writer.observe(observer)
     }
 
     public func changes(after since: UInt64) throws -> [ObjectChange]? {
-        guard since >= compactedThrough else { return nil }
+        guard since >= writer.compactedThrough else { return nil }
+        let durable = Int64(writer.current.revision)
         do {
-            return try database.read { db in
-                try Row.fetchAll(
+            return try database.read { db -> [ObjectChange]? in
+                // The commit writer may have dropped more of the log since this actor last heard.
+                let compacted =
+                    try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'compacted'") ?? 0
+                guard Int64(since) >= compacted else { return nil }
+                return try Row.fetchAll(
                     db,
-                    sql:
-                        "SELECT revision, kind, id, before, after FROM changes WHERE revision > ? ORDER BY rowid",
-                    arguments: [Int64(since)]
+                    sql: """
+                        SELECT revision, kind, id, before, after FROM changes
+                        WHERE revision > ? AND revision <= ? ORDER BY rowid
+                        """,
+                    arguments: [Int64(since), durable]
                 ).map { row in
                     let kindName: String = row["kind"]
                     guard let kind = ObjectKind(rawValue: kindName) else {
@@ -281,37 +207,17 @@ public actor SQLiteStore: ClusterStore {
         }
     }
 
-    public func subscribe() -> AsyncStream<UInt64> {
-        let (stream, continuation) = AsyncStream<UInt64>.makeStream(bufferingPolicy: .bufferingNewest(1))
-        let id = nextSubscriber
-        nextSubscriber += 1
-        subscribers[id] = continuation
-        continuation.onTermination = { [weak self] _ in
-            Task { await self?.unsubscribe(id) }
-        }
-        return stream
-    }
-
-    private func unsubscribe(_ id: Int) { subscribers[id] = nil }
+    public func subscribe() -> AsyncStream<UInt64> { writer.subscribe() }
 
     /// Open subscriptions (feeds and the reconciler); tests check that closed feeds let go.
-    public var subscriberCount: Int { subscribers.count }
+    public var subscriberCount: Int { writer.subscriberCount }
 
     public func compact(keepingLast keep: UInt64) throws {
-        let through = revision > keep ? revision - keep : 0
-        guard through > compactedThrough else { return }
+        let revision = writer.current.revision
         do {
-            try database.write { db in try Self.drop(through: through, in: db) }
+            try writer.compact(through: revision > keep ? revision - keep : 0)
         } catch {
             throw StoreError.storage("\(error)")
         }
-        compactedThrough = through
-    }
-
-    private static func drop(through revision: UInt64, in db: Database) throws {
-        try db.execute(sql: "DELETE FROM changes WHERE revision <= ?", arguments: [Int64(revision)])
-        try db.execute(
-            sql: "INSERT OR REPLACE INTO meta (key, value) VALUES ('compacted', ?)",
-            arguments: [Int64(revision)])
     }
 }

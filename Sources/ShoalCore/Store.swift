@@ -107,22 +107,20 @@ extension ClusterState {
     }
 
     /// The changes made since tracking was last reset (see `ObjectMap`), oldest kinds first and by
-    /// id; stamps each changed object's version (see `Versioned`) and starts tracking over.
-    mutating func takeChanges(revision: UInt64, cursorsBefore: AllocatorCursors) throws -> [ObjectChange] {
+    /// id; stamps each changed object's version (see `Versioned`) and starts tracking over. The
+    /// objects are encoded later, by the commit writer, off the store's actor.
+    mutating func takeChanges(revision: UInt64, cursorsBefore: AllocatorCursors) -> [PendingChange] {
         syncIndex()
-        var changes: [ObjectChange] = []
+        var changes: [PendingChange] = []
         func collect<T: Codable & Equatable & Identifiable & Versioned>(
-            _ kind: ObjectKind, _ map: inout ObjectMap<T>
-        )
-            throws where T.ID == String
-        {
+            _ kind: ObjectKind, _ map: inout ObjectMap<T>, _ wrap: (T) -> StoredObject
+        ) where T.ID == String {
             let touched = map.takeChanges().sorted { $0.id < $1.id }
             for (id, oldValue, newValue) in touched {
                 guard var newValue else {
                     changes.append(
-                        ObjectChange(
-                            revision: revision, kind: kind, id: id,
-                            before: try oldValue.map { try StoreCoding.encode($0) }, after: nil))
+                        PendingChange(
+                            revision: revision, kind: kind, id: id, before: oldValue.map(wrap), after: nil))
                     continue
                 }
                 // What the manager observes (status, load balancers) is stored but keeps the version,
@@ -134,24 +132,22 @@ extension ClusterState {
                 }
                 map[id] = newValue
                 changes.append(
-                    ObjectChange(
-                        revision: revision, kind: kind, id: id,
-                        before: try oldValue.map { try StoreCoding.encode($0) },
-                        after: try StoreCoding.encode(newValue)))
+                    PendingChange(
+                        revision: revision, kind: kind, id: id, before: oldValue.map(wrap),
+                        after: wrap(newValue)))
             }
             map.resetTracking()
         }
-        try collect(.node, &nodes)
-        try collect(.network, &networks)
-        try collect(.service, &services)
-        try collect(.task, &tasks)
+        collect(.node, &nodes, StoredObject.node)
+        collect(.network, &networks, StoredObject.network)
+        collect(.service, &services, StoredObject.service)
+        collect(.task, &tasks, StoredObject.task)
         if cursors != cursorsBefore {
             cursors.version = revision
             changes.append(
-                ObjectChange(
-                    revision: revision, kind: .cursors, id: cursors.id,
-                    before: try StoreCoding.encode(cursorsBefore),
-                    after: try StoreCoding.encode(cursors)))
+                PendingChange(
+                    revision: revision, kind: .cursors, id: cursors.id, before: .cursors(cursorsBefore),
+                    after: .cursors(cursors)))
         }
         // A write without a pass leaves its changes to the next one.
         if !unreconciled.coveredByPass {

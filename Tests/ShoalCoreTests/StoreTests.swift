@@ -39,6 +39,44 @@ import Testing
         #expect(revision == 0 && state.nodes.isEmpty)
     }
 
+    /// Writes are made durable off the store's actor, while later writes apply on top of them: when
+    /// a commit fails, its writers and every write applied after it (built on it) fail, the state
+    /// goes back to the last durable commit, and the store takes writes again.
+    @Test func aFailedCommitFailsTheWritesBuiltOnItAndStoresNothingOfThem() async throws {
+        let directory = temporaryDirectory()
+        let store = try SQLiteStore(directory: directory)
+        let node: @Sendable (String, UInt8) -> Node = { id, last in
+            Node(id: id, name: id, address: ip("192.168.0.\(last)"))
+        }
+        try await store.write { $0.nodes["a"] = node("a", 1) }
+        try await store.executeForTests(
+            """
+            CREATE TRIGGER poison BEFORE INSERT ON changes WHEN NEW.id = 'poison'
+            BEGIN SELECT RAISE(ABORT, 'poisoned'); END
+            """)
+        // "b" is written only on top of "poison": applied before that commit failed, it fails with
+        // it; applied after, it finds no "poison".
+        let poisoned = Task { try await store.write { $0.nodes["poison"] = node("poison", 2) } }
+        let built = Task {
+            try await store.write { state in
+                guard state.nodes["poison"] != nil else { throw StoreError.conflict("no poison") }
+                state.nodes["b"] = node("b", 3)
+            }
+        }
+        await #expect(throws: StoreError.self) { try await poisoned.value }
+        await #expect(throws: StoreError.self) { try await built.value }
+        let (revision, state) = await store.current()
+        #expect(revision == 1 && state.nodes.keys.sorted() == ["a"])
+        let (_, next) = try await store.write { $0.nodes["c"] = node("c", 4) }
+        #expect(next == 2)
+        #expect(await store.current().state.nodes.keys.sorted() == ["a", "c"])
+        // What is on disk agrees: reopened, the store holds "a" and "c" at revision 2.
+        let reopened = try SQLiteStore(directory: directory)
+        let (diskRevision, disk) = await reopened.current()
+        #expect(diskRevision == 2 && disk.nodes.keys.sorted() == ["a", "c"])
+        #expect(try await reopened.changes(after: 0)?.map(\.id) == ["a", "c"])
+    }
+
     @Test func staleVersionIsAConflictNotAnOverwrite() async throws {
         let h = try await Harness.make()
         let service = try await h.service(ServiceSpec(name: "web", replicas: 1, command: ["x"]))
