@@ -12,7 +12,7 @@ import Synchronization
 /// and then its writers are answered.
 final class CommitWriter: Sendable {
     /// One write's changes, the revision it made and the state it left.
-    private struct Entry: Sendable {
+    struct Entry: Sendable {
         var changes: [PendingChange]
         var revision: UInt64
         var state: ClusterState
@@ -29,6 +29,12 @@ final class CommitWriter: Sendable {
     private struct Queue {
         var entries: [Entry] = []
         var draining = false
+        /// The last group on disk, and the last one published (observers told, writers answered).
+        var storedRevision: UInt64
+        var storedState: ClusterState
+        /// Writes on disk and not yet published; published together, however many groups.
+        var unpublished: [Entry] = []
+        var publishing = false
         var durableRevision: UInt64
         var waiters: [(revision: UInt64, continuation: CheckedContinuation<Void, any Error>)] = []
         /// A commit failed: what was queued after it was built on it and fails too, until the
@@ -41,6 +47,8 @@ final class CommitWriter: Sendable {
     let database: DatabaseQueue
     private let retainedRevisions: UInt64
     private let thread = DispatchQueue(label: "shoal.store.commit")
+    /// Tells the observers and answers the writers of what is on disk while the next group is written.
+    private let publisher = DispatchQueue(label: "shoal.store.publish")
     private let queue: Mutex<Queue>
     private let published: Mutex<Published>
     /// Held while observers are told of a commit (and while one is added), so each observer learns
@@ -53,7 +61,10 @@ final class CommitWriter: Sendable {
     ) {
         self.database = database
         self.retainedRevisions = retainedRevisions
-        queue = Mutex(Queue(durableRevision: revision, compactedThrough: compactedThrough))
+        queue = Mutex(
+            Queue(
+                storedRevision: revision, storedState: state, durableRevision: revision,
+                compactedThrough: compactedThrough))
         published = Mutex(Published(revision: revision, state: state))
     }
 
@@ -80,7 +91,7 @@ final class CommitWriter: Sendable {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             let outcome: Result<Void, StoreError>? = queue.withLock { queue in
                 if queue.durableRevision >= revision { return .success(()) }
-                if let failure = queue.failure { return .failure(failure) }
+                if let failure = queue.failure, revision > queue.storedRevision { return .failure(failure) }
                 queue.waiters.append((revision, continuation))
                 return nil
             }
@@ -88,12 +99,12 @@ final class CommitWriter: Sendable {
         }
     }
 
-    /// After a failed commit: the last durable state, to go back to. New writes are taken again.
+    /// After a failed commit: the last state on disk, to go back to. New writes are taken again.
     func recover() -> (revision: UInt64, state: ClusterState)? {
         queue.withLock { queue in
             guard queue.failure != nil else { return nil }
             queue.failure = nil
-            return published.withLock { ($0.revision, $0.state) }
+            return (queue.storedRevision, queue.storedState)
         }
     }
 
@@ -158,10 +169,31 @@ final class CommitWriter: Sendable {
                 fail(error as? StoreError ?? .storage("\(error)"))
                 continue
             }
+            let startPublisher = queue.withLock { queue in
+                queue.storedRevision = last.revision
+                queue.storedState = last.state
+                queue.compactedThrough = max(queue.compactedThrough, dropThrough)
+                queue.unpublished += entries
+                defer { queue.publishing = true }
+                return !queue.publishing
+            }
+            if startPublisher { publisher.async { self.publishStored() } }
+        }
+    }
+
+    /// Publishes what is on disk, every group stored since the last time at once (telling 1,000
+    /// feeds of each small group would cost more than storing it), until nothing is left.
+    private func publishStored() {
+        while true {
+            let entries: [Entry] = queue.withLock { queue in
+                if queue.unpublished.isEmpty { queue.publishing = false }
+                defer { queue.unpublished = [] }
+                return queue.unpublished
+            }
+            guard let last = entries.last else { return }
             publish(entries, last: last)
             let done = queue.withLock { queue in
                 queue.durableRevision = last.revision
-                queue.compactedThrough = max(queue.compactedThrough, dropThrough)
                 let done = queue.waiters.filter { $0.revision <= last.revision }
                 queue.waiters.removeAll { $0.revision <= last.revision }
                 return done
@@ -170,25 +202,59 @@ final class CommitWriter: Sendable {
         }
     }
 
-    /// Nothing of the group is stored: its writers fail, and so does everything queued after it.
+    /// Nothing of the group is stored: its writers fail, and so does everything queued after it
+    /// (groups already on disk are still published and answered).
     private func fail(_ error: StoreError) {
         let waiters = queue.withLock { queue in
             queue.failure = error
             queue.entries = []
-            defer { queue.waiters = [] }
-            return queue.waiters
+            let stored = queue.storedRevision
+            defer { queue.waiters.removeAll { $0.revision > stored } }
+            return queue.waiters.filter { $0.revision > stored }
         }
         for waiter in waiters { waiter.continuation.resume(throwing: error) }
     }
 
     private func store(_ entries: [Entry], revision: UInt64, dropThrough: UInt64?) throws {
-        let changes = try entries.flatMap { try $0.changes.map { try $0.encoded() } }
+        let first = entries.first?.revision ?? revision
+        let changes = try Self.coalesced(entries).map { try $0.encoded() }
         try database.write { db in
-            for change in changes { try Self.store(change, in: db) }
+            for change in changes { try Self.store(change, first: first, in: db) }
             try db.execute(
                 sql: "INSERT OR REPLACE INTO meta (key, value) VALUES ('revision', ?)",
                 arguments: [Int64(revision)])
             if let dropThrough { try Self.drop(through: dropThrough, in: db) }
+        }
+    }
+
+    /// One change per object for the whole group, from its value before the group's first write
+    /// to its value after the last, at the group's last revision. No reader sees a revision inside
+    /// a group (the feeds and `current` move from group to group), so nothing needs the steps
+    /// between; an object several writes of the group change is encoded and stored once (the
+    /// allocator's cursors change at almost every write). `changes(after:)` refuses a revision
+    /// inside a group.
+    static func coalesced(_ entries: [Entry]) -> [PendingChange] {
+        guard entries.count > 1, let last = entries.last?.revision else {
+            return entries.first?.changes ?? []
+        }
+        var order: [String] = []
+        var merged: [String: PendingChange] = [:]
+        for entry in entries {
+            for change in entry.changes {
+                let key = "\(change.kind.rawValue)/\(change.id)"
+                if var known = merged[key] {
+                    known.after = change.after
+                    merged[key] = known
+                } else {
+                    order.append(key)
+                    merged[key] = change
+                }
+            }
+        }
+        return order.compactMap { key in
+            guard var change = merged[key], change.before != nil || change.after != nil else { return nil }
+            change.revision = last
+            return change
         }
     }
 
@@ -212,7 +278,7 @@ final class CommitWriter: Sendable {
         }
     }
 
-    private static func store(_ change: ObjectChange, in db: Database) throws {
+    private static func store(_ change: ObjectChange, first: UInt64, in db: Database) throws {
         // Cached statements: parsing the SQL again for each change took about a third of the time
         // spent in SQLite (perf, 10,000-task bench).
         if let after = change.after {
@@ -223,11 +289,11 @@ final class CommitWriter: Sendable {
                 .execute(arguments: [change.kind.rawValue, change.id])
         }
         try db.cachedStatement(
-            sql: "INSERT INTO changes (revision, kind, id, before, after) VALUES (?, ?, ?, ?, ?)"
+            sql: "INSERT INTO changes (revision, first, kind, id, before, after) VALUES (?, ?, ?, ?, ?, ?)"
         ).execute(
             arguments: [
-                Int64(change.revision), change.kind.rawValue, change.id, change.before.map { Data($0) },
-                change.after.map { Data($0) },
+                Int64(change.revision), Int64(first), change.kind.rawValue, change.id,
+                change.before.map { Data($0) }, change.after.map { Data($0) },
             ])
     }
 

@@ -77,15 +77,25 @@ final class FeedHub: Sendable {
                 hub.tables.trimLogs(through: hub.subscribers.values.map(\.sent).min() ?? hub.tables.revision)
             }
             guard !changed.isEmpty || batch.changed.contains(where: { $0.kind == .node }) else { return }
+            // The changed tables by kind, looked up per feed without building its networks (a set
+            // per feed per commit was most of this loop's cost with 1,000 feeds; issue 12).
+            let nodePrefix = FeedTables.nodeTable("")
+            let networkPrefix = FeedTables.networkTable("")
+            let changedNodes = Set(
+                changed.filter { $0.hasPrefix(nodePrefix) }.map { $0.dropFirst(nodePrefix.count) })
+            let changedNetworks = changed.filter { $0.hasPrefix(networkPrefix) }.map {
+                String($0.dropFirst(networkPrefix.count))
+            }
             for (nodeID, var subscriber) in hub.subscribers {
-                var touched = changed.contains(FeedTables.nodeTable(nodeID))
+                var touched = changedNodes.contains(Substring(nodeID))
                 if batch.after.nodes[nodeID] == nil {
                     subscriber.finishing = true
                     touched = true
                 }
                 if !touched {
-                    touched = subscriber.sentNetworks.union(hub.tables.networks(of: nodeID)).contains {
-                        changed.contains(FeedTables.networkTable($0))
+                    touched = changedNetworks.contains { networkID in
+                        subscriber.sentNetworks.contains(networkID)
+                            || hub.tables.isMember(nodeID, of: networkID)
                     }
                 }
                 guard touched else { continue }

@@ -46,6 +46,11 @@ public actor SQLiteStore: ClusterStore {
                         CREATE INDEX IF NOT EXISTS changes_by_revision ON changes (revision);
                         CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
                         """)
+                // The first revision of the group a row was written with (the commit writer stores
+                // one row per object per group); older databases lack it: NULL, a group of one.
+                if try !db.columns(in: "changes").contains(where: { $0.name == "first" }) {
+                    try db.execute(sql: "ALTER TABLE changes ADD COLUMN first INTEGER")
+                }
             }
             // The history's name, made at creation (a random 63-bit number, in hex).
             let identity = try database.write { db -> Int64 in
@@ -179,6 +184,13 @@ public actor SQLiteStore: ClusterStore {
                 let compacted =
                     try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'compacted'") ?? 0
                 guard Int64(since) >= compacted else { return nil }
+                // A revision inside a group was never published; the log cannot rebuild it.
+                let inside = try Bool.fetchOne(
+                    db,
+                    sql:
+                        "SELECT 1 FROM changes WHERE revision > ? AND COALESCE(first, revision) <= ? LIMIT 1",
+                    arguments: [Int64(since), Int64(since)])
+                guard inside != true else { return nil }
                 return try Row.fetchAll(
                     db,
                     sql: """
