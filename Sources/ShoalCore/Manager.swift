@@ -309,24 +309,26 @@ public actor Manager {
         return await store.current().state.nodes[node.id] ?? node
     }
 
-    /// A heartbeat is a memory write; only a DOWN node coming back writes to the store.
-    public func heartbeat(_ nodeID: String) async throws -> HeartbeatResponse {
-        await attachFeeds()
-        // The last commit, from the feeds: a heartbeat does not queue behind the store's writes.
-        guard let node = feeds.node(nodeID) else {
+    /// A heartbeat is a memory write; only a DOWN node coming back writes to the store. It reads the
+    /// last commit without entering the manager's actor or the feeds' lock, so it never queues
+    /// behind writes, task reports or a feed update (1,000 agents reporting at once made heartbeats
+    /// wait seconds there; issue 12).
+    nonisolated public func heartbeat(_ nodeID: String) async throws -> HeartbeatResponse {
+        guard let node = await store.current().state.nodes[nodeID] else {
             throw StoreError.notFound("no node \(nodeID)")
         }
         // Recorded before reconciling, so a DOWN node's first heartbeat brings it back.
         heartbeats.record(nodeID, at: clock())
-        var state = node.state
-        if node.state == .down {
-            let (_, revision) = try await store.write { state in
-                try Operations.heartbeat(nodeID, state: &state)
-            }
-            try await reconciled(through: revision)
-            state = await store.current().state.nodes[nodeID]?.state ?? .ready
-        }
+        let state = node.state == .down ? try await bringBack(nodeID) : node.state
         return HeartbeatResponse(periodSeconds: config.orchestrator.heartbeatPeriod, state: state)
+    }
+
+    private func bringBack(_ nodeID: String) async throws -> NodeState {
+        let (_, revision) = try await store.write { state in
+            try Operations.heartbeat(nodeID, state: &state)
+        }
+        try await reconciled(through: revision)
+        return await store.current().state.nodes[nodeID]?.state ?? .ready
     }
 
     /// Reconciles after commits no pass has seen yet and every `tickSeconds`, until cancelled.

@@ -110,7 +110,8 @@ public actor SQLiteStore: ClusterStore {
         }
     }
 
-    public func current() -> (revision: UInt64, state: ClusterState) { writer.current }
+    /// Read from the commit writer, without waiting behind the writes queued on this actor.
+    nonisolated public func current() -> (revision: UInt64, state: ClusterState) { writer.current }
 
     /// Runs SQL on the database, for tests (a trigger that makes a commit fail).
     func executeForTests(_ sql: String) throws { try database.write { try $0.execute(sql: sql) } }

@@ -28,7 +28,7 @@ let services = max(1, taskCount / replicas)
 let directory = NSTemporaryDirectory() + "shoal-core-bench-\(getpid())"
 defer { try? FileManager.default.removeItem(atPath: directory) }
 // --in-memory 1: no disk under the store (to tell the syncs' share of the times).
-let store = try SQLiteStore(directory: option("--in-memory", 0) == 1 ? nil : directory)
+let store: any ClusterStore = try SQLiteStore(directory: option("--in-memory", 0) == 1 ? nil : directory)
 // Every node holds a load-balancer address on ingress: a /20 holds 4,094 (the default /24, 254).
 let ingressSubnet = CIDR(network: IPv4Address(0x0A00_0000), clampedPrefix: 20)
 let manager = Manager(

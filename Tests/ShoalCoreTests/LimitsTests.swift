@@ -47,7 +47,7 @@ import Testing
         let manager = Manager(store: store, config: config)
         try await manager.start()
         let node = try await manager.register(NodeRegistration(name: "n1", address: ip("192.168.0.1")))
-        let first = await store.current().revision
+        let first = store.current().revision
         let identity = await store.identity
         for index in 0..<10 {
             let spec = NetworkSpec(name: "net\(index)")
@@ -58,7 +58,7 @@ import Testing
         }
         var near = FeedReader(
             try await manager.feed(
-                nodeID: node.id, since: await store.current().revision - 2, store: identity))
+                nodeID: node.id, since: store.current().revision - 2, store: identity))
         #expect(await near.raw()?.type != .complete)
         var far = FeedReader(try await manager.feed(nodeID: node.id, since: first, store: identity))
         #expect(await far.raw()?.type == .complete)

@@ -14,7 +14,7 @@ import Testing
             state.nodes["b"] = Node(id: "b", name: "b", address: ip("192.168.0.2"))
         }
         #expect((r1, r2) == (1, 2))
-        let state = await store.current().state
+        let state = store.current().state
         #expect(state.nodes["a"]?.version == 1 && state.nodes["b"]?.version == 2)
         // A write that changes nothing makes no revision.
         let (_, r3) = try await store.write { _ in }
@@ -35,7 +35,7 @@ import Testing
                 throw StoreError.conflict("no")
             }
         }
-        let (revision, state) = await store.current()
+        let (revision, state) = store.current()
         #expect(revision == 0 && state.nodes.isEmpty)
     }
 
@@ -65,14 +65,14 @@ import Testing
         }
         await #expect(throws: StoreError.self) { try await poisoned.value }
         await #expect(throws: StoreError.self) { try await built.value }
-        let (revision, state) = await store.current()
+        let (revision, state) = store.current()
         #expect(revision == 1 && state.nodes.keys.sorted() == ["a"])
         let (_, next) = try await store.write { $0.nodes["c"] = node("c", 4) }
         #expect(next == 2)
-        #expect(await store.current().state.nodes.keys.sorted() == ["a", "c"])
+        #expect(store.current().state.nodes.keys.sorted() == ["a", "c"])
         // What is on disk agrees: reopened, the store holds "a" and "c" at revision 2.
         let reopened = try SQLiteStore(directory: directory)
-        let (diskRevision, disk) = await reopened.current()
+        let (diskRevision, disk) = reopened.current()
         #expect(diskRevision == 2 && disk.nodes.keys.sorted() == ["a", "c"])
         #expect(try await reopened.changes(after: 0)?.map(\.id) == ["a", "c"])
     }
@@ -122,7 +122,7 @@ import Testing
                 }
             }
         }
-        let (revision, state) = await store.current()
+        let (revision, state) = store.current()
         #expect(revision == 40 && state.nodes.count == 40)
         var rebuilt = 0
         for since in UInt64(0)..<40 {
@@ -175,9 +175,9 @@ import Testing
 
         // Reopened: same revision, same objects, same compaction point.
         let reopened = try SQLiteStore(directory: directory)
-        let (revision, state) = await reopened.current()
+        let (revision, state) = reopened.current()
         #expect(revision == 6)
-        #expect(state == (await store.current().state))
+        #expect(state == store.current().state)
         #expect(try await reopened.changes(after: 3) == nil)
         #expect(try await reopened.changes(after: 4)?.count == 2)
     }
