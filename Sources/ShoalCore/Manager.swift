@@ -128,6 +128,9 @@ public actor Manager {
     /// The last revision a reconcile pass has seen (its own commit included): writes it covers are
     /// not reconciled again.
     private var reconciledThrough: UInt64 = 0
+    /// When a pass last judged the nodes' liveness (the clock's seconds).
+    private var livenessJudgedAt = -Double.infinity
+    static let livenessInterval = 0.25
     private var passesRunning = 0
     private var passWaiters: [CheckedContinuation<Void, Never>] = []
     /// Agents' task reports that arrived while the previous batch was being written (`report`).
@@ -182,7 +185,18 @@ public actor Manager {
         let heartbeats = heartbeats
         let startedAt = startedAt
         let config = config.orchestrator
+        // Liveness is judged at most every `livenessInterval` seconds of the clock (and by every full
+        // pass): each judgement walks every node, and hundreds of API writes a second each made one
+        // (issue 12). An empty table marks nobody DOWN.
+        let judgeLiveness =
+            scope == .full || now - livenessJudgedAt >= Self.livenessInterval || now < livenessJudgedAt
+        if judgeLiveness { livenessJudgedAt = now }
         return { state in
+            guard judgeLiveness else {
+                Orchestrator.reconcile(
+                    &state, now: now, lastHeartbeat: [:], config: config, makeID: ObjectID.make, scope: scope)
+                return
+            }
             // Nodes not heard from since the manager started get a full grace period.
             var lastSeen = heartbeats.snapshot
             let floor = max(startedAt, heartbeats.lastOverload ?? startedAt)

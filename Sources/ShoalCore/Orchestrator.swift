@@ -40,7 +40,11 @@ public enum Orchestrator {
     ) {
         markDownNodes(&state, now: now, lastHeartbeat: lastHeartbeat, config: config)
         state.syncIndex()
-        moveTasksOffUnfitNodes(&state, now: now)
+        // Tasks leave a node when it stops being fit, which is a change of the node (or its removal);
+        // a full pass looks at every node anyway.
+        if scope == .full || !state.unreconciled.nodes.isEmpty || !state.nodes.touchedIDs.isEmpty {
+            moveTasksOffUnfitNodes(&state, now: now)
+        }
         HealthRules.replaceUnhealthy(&state, now: now)
         state.syncIndex()
         let changed = state.changedSinceLastPass
@@ -108,6 +112,7 @@ public enum Orchestrator {
     static func markDownNodes(
         _ state: inout ClusterState, now: Double, lastHeartbeat: [String: Double], config: OrchestratorConfig
     ) {
+        guard !lastHeartbeat.isEmpty else { return }
         let limit = config.heartbeatPeriod * Double(config.missedHeartbeats)
         for (id, node) in state.nodes where node.state == .ready {
             let seen = lastHeartbeat[id] ?? now
@@ -349,10 +354,12 @@ public enum Orchestrator {
         state.syncIndex()
         let index = state.index
         guard !index.waiting.isEmpty else { return }
-        var perNode = index.liveByNode
+        // Tasks placed in this pass per node, on top of the index's live counts (a copy of those
+        // counts, or of every eligible node, per pass cost more than placing: issue 12).
+        var placedNow: [String: Int] = [:]
         // Host ports taken in this pass, on top of the index's.
         var hostPorts: [String: Set<String>] = [:]
-        let nodes = index.eligibleNodes.compactMap { state.nodes[$0] }
+        let nodeIDs = index.eligibleNodes
         // Nodes that could not get a load-balancer address on a network in this pass.
         var noAddress: Set<String> = []
         // Tasks of one service want the same networks and ports: place them together, each on the
@@ -377,37 +384,42 @@ public enum Orchestrator {
                 sample.spec.hostPorts.map { "\($0.protocol.rawValue)/\($0.published ?? $0.target)" })
             let counts = index.liveByServiceNode[serviceID] ?? [:]
             let placement = state.services[serviceID]?.spec.placement
+            func allowed(_ nodeID: String) -> Bool {
+                guard let placement else { return true }
+                return state.nodes[nodeID].map(placement.allows) ?? false
+            }
             var heap = PlacementHeap()
-            for (position, node) in nodes.enumerated()
+            for (position, nodeID) in nodeIDs.enumerated()
             where
                 (wantedPorts.isEmpty
-                || (hostPorts[node.id, default: []].isDisjoint(with: wantedPorts)
-                    && index.hostPortsByNode[node.id].map { held in
+                || (hostPorts[nodeID, default: []].isDisjoint(with: wantedPorts)
+                    && index.hostPortsByNode[nodeID].map { held in
                         !wantedPorts.contains { held[$0] != nil }
                     } ?? true))
-                && placement?.allows(node) ?? true
+                && allowed(nodeID)
                 && (noAddress.isEmpty
-                    || !sample.endpoints.contains(where: { noAddress.contains("\(node.id)/\($0.networkID)") }))
+                    || !sample.endpoints.contains(where: { noAddress.contains("\(nodeID)/\($0.networkID)") }))
             {
                 heap.push(
                     PlacementHeap.Entry(
-                        sameService: counts[node.id] ?? 0, total: perNode[node.id] ?? 0, index: position))
+                        sameService: counts[nodeID] ?? 0,
+                        total: (index.liveByNode[nodeID] ?? 0) + (placedNow[nodeID] ?? 0), index: position))
             }
             for id in ids {
                 guard var task = state.tasks[id] else { continue }
                 var chosen: PlacementHeap.Entry?
                 while chosen == nil, let best = heap.pop() {
-                    let node = nodes[best.index]
-                    if giveLoadBalancers(&state, nodeID: node.id, task: task, used: &used, failed: &noAddress)
+                    if giveLoadBalancers(
+                        &state, nodeID: nodeIDs[best.index], task: task, used: &used, failed: &noAddress)
                     {
                         chosen = best
                     }
                 }
                 guard var entry = chosen else {
                     let message =
-                        nodes.isEmpty
+                        nodeIDs.isEmpty
                         ? "no suitable node: none of \(state.nodes.count) nodes is ready and active"
-                        : !nodes.contains(where: { placement?.allows($0) ?? true })
+                        : !nodeIDs.contains(where: allowed)
                             ? "no suitable node: no ready, active node satisfies the placement constraints "
                                 + (placement?.constraints ?? []).joined(separator: ", ")
                             : "no suitable node: host ports \(wantedPorts.sorted().joined(separator: ",")) are taken"
@@ -418,13 +430,13 @@ public enum Orchestrator {
                     }
                     continue
                 }
-                let node = nodes[entry.index]
-                task.nodeID = node.id
+                let nodeID = nodeIDs[entry.index]
+                task.nodeID = nodeID
                 task.state = .assigned
-                task.status = "assigned to node \(node.name)"
+                task.status = "assigned to node \(state.nodes[nodeID]?.name ?? nodeID)"
                 state.tasks[id] = task
-                perNode[node.id, default: 0] += 1
-                for port in wantedPorts { hostPorts[node.id, default: []].insert(port) }
+                placedNow[nodeID, default: 0] += 1
+                for port in wantedPorts { hostPorts[nodeID, default: []].insert(port) }
                 // A node that now publishes the service's host ports cannot take another of its tasks.
                 if wantedPorts.isEmpty {
                     entry.sameService += 1
@@ -444,16 +456,19 @@ public enum Orchestrator {
     ) -> Bool {
         guard var node = state.nodes[nodeID] else { return false }
         var complete = true
+        var given = false
         for endpoint in task.endpoints where node.loadBalancerIPs[endpoint.networkID] == nil {
             guard let network = state.networks[endpoint.networkID] else { continue }
             switch Allocator.nextAddress(&state, network: network, used: &used) {
-            case .success(let address): node.loadBalancerIPs[network.id] = address
+            case .success(let address):
+                node.loadBalancerIPs[network.id] = address
+                given = true
             case .failure:
                 failed.insert("\(nodeID)/\(network.id)")
                 complete = false
             }
         }
-        if node != state.nodes[nodeID] { state.nodes[nodeID] = node }
+        if given { state.nodes[nodeID] = node }
         return complete
     }
 
