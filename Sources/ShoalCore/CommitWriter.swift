@@ -29,16 +29,17 @@ final class CommitWriter: Sendable {
     private struct Queue {
         var entries: [Entry] = []
         var draining = false
-        /// The last group on disk, and the last one published (observers told, writers answered).
+        /// The last group on disk.
         var storedRevision: UInt64
         var storedState: ClusterState
         /// Writes on disk and not yet published; published together, however many groups.
         var unpublished: [Entry] = []
         var publishing = false
+        /// The last group published (observers told, writers answered).
         var durableRevision: UInt64
         var waiters: [(revision: UInt64, continuation: CheckedContinuation<Void, any Error>)] = []
         /// A commit failed: what was queued after it was built on it and fails too, until the
-        /// store has gone back to the last durable state (`recovered`).
+        /// store has gone back to the last state on disk (`recover`).
         var failure: StoreError?
         /// The change log holds every change after this revision.
         var compactedThrough: UInt64
@@ -71,7 +72,7 @@ final class CommitWriter: Sendable {
     /// The last durable commit.
     var current: (revision: UInt64, state: ClusterState) { published.withLock { ($0.revision, $0.state) } }
 
-    var compactedThrough: UInt64 { queue.withLock { $0.compactedThrough } }
+    private var compactedThrough: UInt64 { queue.withLock { $0.compactedThrough } }
 
     /// Queues one write's changes for the next transaction. Throws while a failed commit has not
     /// been recovered from: the write was built on what that commit lost.

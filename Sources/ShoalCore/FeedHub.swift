@@ -82,12 +82,12 @@ final class FeedHub: Sendable {
             let nodePrefix = FeedTables.nodeTable("")
             let networkPrefix = FeedTables.networkTable("")
             let changedNodes = Set(
-                changed.filter { $0.hasPrefix(nodePrefix) }.map { $0.dropFirst(nodePrefix.count) })
+                changed.filter { $0.hasPrefix(nodePrefix) }.map { String($0.dropFirst(nodePrefix.count)) })
             let changedNetworks = changed.filter { $0.hasPrefix(networkPrefix) }.map {
                 String($0.dropFirst(networkPrefix.count))
             }
             for (nodeID, var subscriber) in hub.subscribers {
-                var touched = changedNodes.contains(Substring(nodeID))
+                var touched = changedNodes.contains(nodeID)
                 if batch.after.nodes[nodeID] == nil {
                     subscriber.finishing = true
                     touched = true

@@ -48,13 +48,13 @@ struct FeedTables {
         logs = [:]
     }
 
-    /// The networks a node takes part in now: ingress and those of its live tasks (none once removed).
     /// Whether `networks(of: nodeID)` holds `networkID`, without building it.
     func isMember(_ nodeID: String, of networkID: String) -> Bool {
         guard cluster.nodes[nodeID] != nil else { return false }
         return networkID == ingressID || membership[nodeID]?[networkID] != nil
     }
 
+    /// The networks a node takes part in now: ingress and those of its live tasks (none once removed).
     func networks(of nodeID: String) -> Set<String> {
         guard cluster.nodes[nodeID] != nil else { return [] }
         var ids = Set((membership[nodeID] ?? [:]).keys)

@@ -192,15 +192,13 @@ public actor Manager {
             scope == .full || now - livenessJudgedAt >= Self.livenessInterval || now < livenessJudgedAt
         if judgeLiveness { livenessJudgedAt = now }
         return { state in
-            guard judgeLiveness else {
-                Orchestrator.reconcile(
-                    &state, now: now, lastHeartbeat: [:], config: config, makeID: ObjectID.make, scope: scope)
-                return
+            var lastSeen: [String: Double] = [:]
+            if judgeLiveness {
+                // Nodes not heard from since the manager started get a full grace period.
+                lastSeen = heartbeats.snapshot
+                let floor = max(startedAt, heartbeats.lastOverload ?? startedAt)
+                for id in state.nodes.keys where lastSeen[id] == nil { lastSeen[id] = floor }
             }
-            // Nodes not heard from since the manager started get a full grace period.
-            var lastSeen = heartbeats.snapshot
-            let floor = max(startedAt, heartbeats.lastOverload ?? startedAt)
-            for id in state.nodes.keys where lastSeen[id] == nil { lastSeen[id] = floor }
             Orchestrator.reconcile(
                 &state, now: now, lastHeartbeat: lastSeen, config: config, makeID: ObjectID.make, scope: scope
             )

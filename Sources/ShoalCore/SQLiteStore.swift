@@ -4,9 +4,9 @@ import ShoalModel
 
 /// The embedded store: SQLite through GRDB. The whole state is also held in memory. Writes apply
 /// to the working state on this actor; the commit writer makes them durable on its own thread.
-/// Writes that arrive while it syncs one batch are made durable together in the next SQLite
-/// transaction (group commit): each keeps its own revision and change-log rows, and none is
-/// answered before its transaction is synced.
+/// Writes that arrive while it syncs one group are made durable together in the next SQLite
+/// transaction (group commit): each keeps its own revision, the group is logged as one change per
+/// object, and none is answered before its transaction is synced.
 public actor SQLiteStore: ClusterStore {
     private let database: DatabaseQueue
     /// Makes the writes durable and publishes them: what readers see is its last durable commit.
@@ -177,11 +177,10 @@ public actor SQLiteStore: ClusterStore {
     }
 
     public func changes(after since: UInt64) throws -> [ObjectChange]? {
-        guard since >= writer.compactedThrough else { return nil }
         let durable = Int64(writer.current.revision)
         do {
             return try database.read { db -> [ObjectChange]? in
-                // The commit writer may have dropped more of the log since this actor last heard.
+                // Read in the same transaction as the rows: the commit writer drops old ones as it goes.
                 let compacted =
                     try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'compacted'") ?? 0
                 guard Int64(since) >= compacted else { return nil }
